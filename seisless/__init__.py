@@ -1,0 +1,3 @@
+"""seisless: serverless, event-driven seismic processing and imaging."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,47 @@
+"""Every error seisless raises on purpose, in one hierarchy.
+
+Callers (CLI, Lambda handlers, Batch entrypoints, the state machine's Fail states) catch
+`SeislessError` and show `str(err)`: the message says what is wrong, where, and what to
+do about it. The class name is the machine-readable error code (it becomes the Step
+Functions error name), so names are part of the public contract.
+"""
+
+from __future__ import annotations
+
+
+class SeislessError(Exception):
+    """Base of every expected, user-facing failure."""
+
+    exit_code = 2
+
+    @property
+    def code(self) -> str:
+        return type(self).__name__
+
+
+class ConfigError(SeislessError):
+    """An option, argument or input document is invalid."""
+
+
+class SourceError(SeislessError):
+    """An input object cannot be found or read (missing file or S3 object, no access)."""
+
+
+class SegyError(SeislessError):
+    """Base of errors about SEG-Y content."""
+
+
+class SegyFormatError(SegyError):
+    """The bytes are not a well-formed SEG-Y file (or not one we can trust)."""
+
+
+class TruncatedSegyError(SegyFormatError):
+    """The file is shorter than its headers say: cut short, or a wrong sample count."""
+
+
+class HeaderValueError(SegyFormatError):
+    """A header holds a value that cannot be right (absurd count, unknown code)."""
+
+
+class UnsupportedSegyError(SegyFormatError):
+    """Valid SEG-Y that seisless deliberately does not decode (format 4, variable-length)."""

@@ -1,0 +1,85 @@
+"""Typed, versioned messages that cross process boundaries (SQS bodies).
+
+One model per message, parsed at the edge with `parse_message`; anything that does not
+parse is a `MessageError` (a poison message: it goes to the DLQ with this reason).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from seisless.errors import SeislessError
+
+
+class MessageError(SeislessError):
+    """An SQS body that is not a valid seisless message."""
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TreeSpec(_Message):
+    """The static reduction tree of one iteration: N leaves, fan-in F."""
+
+    n_leaves: int = Field(ge=1, le=1_000_000)
+    fan_in: int = Field(default=10, ge=2, le=1000)
+
+
+class NodeWritten(_Message):
+    """"Node X of iteration k of run r is in S3": sent for leaves (by the gradient job,
+    including tombstones of shots that failed for good) and for inner nodes (by the
+    reducer). Redelivery is harmless: the receiver only ever recomputes fixed keys."""
+
+    kind: Literal["node-written"] = "node-written"
+    version: Literal[1] = 1
+    bucket: str = Field(min_length=3, max_length=63)
+    run_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")
+    iteration: int = Field(ge=0, le=100_000)
+    level: int = Field(ge=0, le=64, description="0 for leaves")
+    index: int = Field(ge=0, description="position of the node within its level")
+    tree: TreeSpec
+
+
+class CallbackRegistered(_Message):
+    """The workflow waits on iteration k: the reducer resumes it with this task token."""
+
+    kind: Literal["callback-registered"] = "callback-registered"
+    version: Literal[1] = 1
+    bucket: str = Field(min_length=3, max_length=63)
+    run_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")
+    iteration: int = Field(ge=0, le=100_000)
+    task_token: str = Field(min_length=1, max_length=8192)
+    tree: TreeSpec
+
+
+ReductionMessage = Annotated[NodeWritten | CallbackRegistered, Field(discriminator="kind")]
+
+
+class _Envelope(_Message):
+    message: ReductionMessage
+
+
+def parse_message(body: str | bytes) -> NodeWritten | CallbackRegistered:
+    """Parse an SQS body; raise `MessageError` naming what is wrong."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError) as err:
+        raise MessageError(f"message body is not JSON ({err}); expected a seisless "
+                           "node-written or callback-registered message") from None
+    try:
+        return _Envelope.model_validate({"message": data}).message
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
+            for e in err.errors()
+        )
+        raise MessageError(f"invalid seisless message: {problems}") from None
+
+
+def dump_message(message: NodeWritten | CallbackRegistered) -> str:
+    """Serialize a message for an SQS body."""
+    return message.model_dump_json()
