@@ -14,7 +14,7 @@ import numpy as np
 
 from seisless.errors import ConfigError, SegyFormatError
 from seisless.segy.formats import decoder
-from seisless.segy.headers import HeaderKeys, coordinate_scale, trace_header_dtype
+from seisless.segy.headers import HeaderKeys, apply_scalar, trace_header_dtype
 from seisless.segy.layout import Layout
 from seisless.segy.source import ByteSource
 
@@ -107,16 +107,16 @@ class TraceBlock:
 
 def coordinates(headers: np.ndarray, keys: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Scaled coordinates from standard headers (CDP x-y from `keys` when given)."""
-    scale = coordinate_scale(headers["SourceGroupScalar"])
+    scalar = headers["SourceGroupScalar"]
     cdp = keys if keys is not None else headers
     cdp_x, cdp_y = ("cdp_x", "cdp_y") if keys is not None else ("CDP_X", "CDP_Y")
     return {
-        "source_x": headers["SourceX"] * scale,
-        "source_y": headers["SourceY"] * scale,
-        "group_x": headers["GroupX"] * scale,
-        "group_y": headers["GroupY"] * scale,
-        "cdp_x": cdp[cdp_x] * scale,
-        "cdp_y": cdp[cdp_y] * scale,
+        "source_x": apply_scalar(headers["SourceX"], scalar),
+        "source_y": apply_scalar(headers["SourceY"], scalar),
+        "group_x": apply_scalar(headers["GroupX"], scalar),
+        "group_y": apply_scalar(headers["GroupY"], scalar),
+        "cdp_x": apply_scalar(cdp[cdp_x], scalar),
+        "cdp_y": apply_scalar(cdp[cdp_y], scalar),
     }
 
 

@@ -85,7 +85,11 @@ class HeaderKeys:
         })
 
 
-def coordinate_scale(scalar: np.ndarray) -> np.ndarray:
-    """SEG-Y scalar (bytes 71-72) as a multiplier: >0 multiplies, <0 divides, 0 means 1."""
+def apply_scalar(values: np.ndarray, scalar: np.ndarray) -> np.ndarray:
+    """Apply a SEG-Y scalar (e.g. bytes 71-72): >0 multiplies, <0 divides, 0 means 1.
+
+    Dividing (rather than multiplying by 1/|s|) keeps 6201972 / 10 == 620197.2 exactly.
+    """
     s = scalar.astype(np.float64)
-    return np.where(s > 0, s, np.where(s < 0, -1.0 / np.where(s < 0, s, -1.0), 1.0))
+    v = values.astype(np.float64)
+    return np.where(s < 0, v / np.where(s < 0, -s, 1.0), v * np.where(s > 0, s, 1.0))
