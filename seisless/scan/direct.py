@@ -6,6 +6,7 @@ merge_parts), so the local and serverless results are the same rows.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -47,11 +48,9 @@ def run_direct(uri: str, options: ScanOptions | None = None, *, workers: int | N
     started = time.perf_counter()
     with open_source(uri, s3_client) as source:
         size = source.size
-        if options.n_ranges is None:
-            per_worker = size // (workers * RANGES_PER_WORKER) + 1
-            options = ScanOptions(keys=options.keys, byteorder=options.byteorder,
-                                  range_bytes=min(options.range_bytes,
-                                                  max(MIN_RANGE_BYTES, per_worker)))
+        if options.n_ranges is None and options.range_bytes is None:
+            options = dataclasses.replace(options, n_ranges=max(
+                1, min(workers * RANGES_PER_WORKER, size // MIN_RANGE_BYTES)))
         plan = plan_scan(source, options)
         planned = time.perf_counter()
         if on_plan is not None:

@@ -26,12 +26,14 @@ class ScanOptions:
     """What a user can choose about a scan; every field has a safe default."""
 
     keys: HeaderKeys = field(default_factory=HeaderKeys)
-    range_bytes: int = DEFAULT_RANGE_BYTES
+    #: target bytes per range; None lets the engine choose (DEFAULT_RANGE_BYTES for the
+    #: serverless workflow, a few ranges per core for the direct engine)
+    range_bytes: int | None = None
     n_ranges: int | None = None
     byteorder: str | None = None
 
     def __post_init__(self) -> None:
-        if self.range_bytes <= 0:
+        if self.range_bytes is not None and self.range_bytes <= 0:
             raise ConfigError(f"range size must be positive, got {self.range_bytes} bytes")
         if self.n_ranges is not None and self.n_ranges <= 0:
             raise ConfigError(f"number of ranges must be positive, got {self.n_ranges}")
@@ -146,7 +148,7 @@ def plan_scan(source: ByteSource, options: ScanOptions | None = None) -> ScanPla
     layout = detect_layout(source, byteorder=options.byteorder)
     if layout.n_traces > 1:
         read_traces(source, layout, layout.n_traces - 1, 1)
-    ranges, notes = plan_ranges(layout, range_bytes=options.range_bytes,
+    ranges, notes = plan_ranges(layout, range_bytes=options.range_bytes or DEFAULT_RANGE_BYTES,
                                 n_ranges=options.n_ranges)
     return ScanPlan(source.name, layout, options, tuple(ranges),
                     tuple(notes) + layout.warnings)
