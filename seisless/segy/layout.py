@@ -182,6 +182,9 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None) -> Layout
         trace_ns = _unpack(f"{bo}H", first, 114)
         if n_samples == 0:
             n_samples = trace_ns
+        elif trace_ns and trace_ns != n_samples and _unpack(f"{bo}h", binary, 302) != 0:
+            warnings.append(f"the first trace header says {trace_ns} samples per trace, "
+                            f"the binary header {n_samples}; using the binary header")
         elif trace_ns and trace_ns != n_samples and major >= 1 \
                 and _unpack(f"{bo}h", binary, 302) == 0:
             raise UnsupportedSegyError(

@@ -1,0 +1,38 @@
+"""The CLI: typed errors are one line and exit code 2; nothing half-written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "seisless.cli", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(("name", "code"), [("broken.sgy", "TruncatedSegyError"),
+                                            ("long.sgy", "SegyFormatError"),
+                                            ("missing.sgy", "SourceError")])
+def test_bad_input_exits_2_without_traceback(tmp_path: Path, segy_data: Path, name: str,
+                                             code: str) -> None:
+    out = tmp_path / "out"
+    result = _run("scan", str(segy_data / name), "--out", str(out))
+    assert result.returncode == 2
+    assert code in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not out.exists()
+
+
+def test_synth_then_scan(tmp_path: Path) -> None:
+    survey = tmp_path / "survey.sgy"
+    assert _run("synth", str(survey), "--inlines", "12", "--crosslines", "10").returncode == 0
+    result = _run("scan", str(survey), "--out", str(tmp_path / "out"), "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "summary.json").exists()
+    info = _run("info", str(survey))
+    assert '"n_traces": 120' in info.stdout
+    assert "SEISLESS SYNTHETIC" in info.stdout
