@@ -29,7 +29,7 @@ def _write(path: str) -> tuple[np.ndarray, list[float]]:
         for i in range(2 * NREC):
             shot, j = divmod(i, NREC)
             f.header[i] = {
-                segyio.TraceField.FIELD_RECORD: 11 + shot,
+                segyio.TraceField.FieldRecord: 11 + shot,
                 segyio.TraceField.SourceX: int(sources[shot] * 10),
                 segyio.TraceField.GroupX: int((50.0 + 40.0 * j) * 10),
                 segyio.TraceField.SourceGroupScalar: -10,
