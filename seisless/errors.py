@@ -45,3 +45,8 @@ class HeaderValueError(SegyFormatError):
 
 class UnsupportedSegyError(SegyFormatError):
     """Valid SEG-Y that seisless deliberately does not decode (format 4, variable-length)."""
+
+
+class ImagingError(SeislessError):
+    """An imaging input is inconsistent: shapes, units, positions outside the model,
+    or a time axis that cannot be sampled."""

@@ -1,0 +1,37 @@
+"""Batch entrypoint of the per-shot gradient job: `python -m containers.gradient.entrypoint`.
+
+Environment: SEISLESS_BUCKET, SEISLESS_RUN_ID, SEISLESS_ITERATION,
+AWS_BATCH_JOB_ARRAY_INDEX (the shot's position in the iteration's list), REDUCE_QUEUE_URL.
+Threads follow the CPUs the job was given unless OMP_NUM_THREADS is set.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Before Devito is imported: it reads its configuration once.
+os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+os.environ.setdefault("DEVITO_LANGUAGE", "openmp")
+os.environ.setdefault("DEVITO_LOGGING", "WARNING")
+
+import boto3
+
+from seisless.errors import SeislessError
+from seisless.imaging.config import JobEnv
+from seisless.imaging.jobs import run_gradient_job
+
+
+def main() -> int:
+    try:
+        env = JobEnv.from_environ()
+        result = run_gradient_job(boto3.client("s3"), boto3.client("sqs"), env)
+    except SeislessError as err:
+        print(f"{err.code}: {err}", file=sys.stderr)
+        return err.exit_code
+    print(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""The physical model: a Devito grid with squared slowness and a damping layer.
+
+Units follow Devito's seismic conventions: velocity in km/s, distances in m, time in ms,
+so squared slowness `m = 1/vp**2` is in s^2/km^2. The user's array covers the physical
+domain only; the model pads it by `nbl` points on every side with edge values (the
+absorbing layer) and adds a damping coefficient that grows into the layer.
+
+Gradients are taken with respect to the *physical* `m`. Because the layer copies the
+edge values, the exact gradient is the adjoint of that padding applied to the gradient
+on the padded grid (`crop_adjoint`): layer contributions are summed onto the edge cells
+rather than dropped, so Taylor tests hold even for perturbations touching the edges.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+
+import numpy as np
+import sympy
+from devito import Function, Grid
+
+from seisless.errors import ImagingError
+
+#: Damping at the outer edge of the layer reaches `1.5 * ln(1000) / nbl` per point, the
+#: profile of Devito's examples (a smooth ramp: reflections from the ramp stay small).
+_DAMP_REFLECTION = 1e-3
+
+
+@lru_cache(maxsize=16)
+def _grid(shape: tuple[int, ...], extent: tuple[float, ...], origin: tuple[float, ...],
+          dtype: str) -> Grid:
+    """One Devito `Grid` per geometry, so compiled operators can be reused across models
+    (and iterations) that share it."""
+    return Grid(shape=shape, extent=extent, origin=origin, dtype=np.dtype(dtype).type)
+
+
+def _cfl_coefficient(space_order: int, ndim: int) -> float:
+    """Courant number of the 2nd-order-in-time scheme, as in Devito's examples
+    (`Model.critical_dt`): the stability bound of leapfrog with a conservative estimate
+    of the Laplacian's largest eigenvalue (weights of a stencil of order 2*space_order)."""
+    weights = sympy.finite_diff_weights(2, range(-space_order, space_order + 1), 0)[-1][-1]
+    return float(np.sqrt(4.0 / (ndim * sum(abs(float(w)) for w in weights))))
+
+
+class Model:
+    """Velocity model on a Devito grid with an absorbing (damping) layer.
+
+    Parameters
+    ----------
+    vp : array_like
+        P-wave velocity in km/s, shape (nx, nz) or (nx, ny, nz), physical domain only.
+    spacing : tuple of float
+        Grid spacing in m, one per dimension.
+    origin : tuple of float, optional
+        Position of the first physical grid point in m (default zeros).
+    nbl : int, optional
+        Absorbing layer width in grid points on every side.
+    space_order : int, optional
+        Even spatial order of the finite-difference Laplacian.
+    dtype : numpy dtype, optional
+        Floating point type of the computation (float32; float64 for numerical tests).
+    """
+
+    def __init__(self, vp: np.ndarray, spacing: tuple[float, ...],
+                 origin: tuple[float, ...] | None = None, *, nbl: int = 40,
+                 space_order: int = 8, dtype: type = np.float32) -> None:
+        vp = np.asarray(vp, dtype=np.float64)
+        if vp.ndim not in (2, 3):
+            raise ImagingError(f"vp must be a 2-D (nx, nz) or 3-D (nx, ny, nz) array, "
+                               f"got shape {vp.shape}")
+        if not np.all(np.isfinite(vp)) or vp.min() <= 0:
+            raise ImagingError("vp must be finite and positive everywhere (km/s)")
+        origin = tuple(0.0 for _ in range(vp.ndim)) if origin is None else tuple(origin)
+        if len(spacing) != vp.ndim or len(origin) != vp.ndim:
+            raise ImagingError(f"spacing {spacing} and origin {origin} need one value per "
+                               f"dimension of vp ({vp.ndim})")
+        if min(spacing) <= 0:
+            raise ImagingError(f"spacing must be positive (m), got {spacing}")
+        if nbl < 1 or space_order < 2 or space_order % 2:
+            raise ImagingError(f"need nbl >= 1 and an even space_order >= 2, got nbl={nbl}, "
+                               f"space_order={space_order}")
+        self.vp = vp
+        self.shape = vp.shape
+        self.spacing = tuple(float(h) for h in spacing)
+        self.origin = tuple(float(o) for o in origin)
+        self.nbl = int(nbl)
+        self.space_order = int(space_order)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def padded_shape(self) -> tuple[int, ...]:
+        return tuple(n + 2 * self.nbl for n in self.shape)
+
+    @cached_property
+    def grid(self) -> Grid:
+        padded = self.padded_shape
+        extent = tuple(h * (n - 1) for h, n in zip(self.spacing, padded, strict=True))
+        origin = tuple(o - h * self.nbl for o, h in zip(self.origin, self.spacing, strict=True))
+        return _grid(padded, extent, origin, self.dtype.str)
+
+    def pad(self, field: np.ndarray) -> np.ndarray:
+        """Extend a physical-grid array into the absorbing layer with its edge values."""
+        return np.pad(np.asarray(field), self.nbl, mode="edge")
+
+    def crop_adjoint(self, padded: np.ndarray) -> np.ndarray:
+        """Adjoint of `pad`: layer values are summed onto the physical edge cells."""
+        out = np.asarray(padded, dtype=np.float64).copy()
+        nbl = self.nbl
+        for axis in range(out.ndim):
+            out = np.moveaxis(out, axis, 0)
+            out[nbl] += out[:nbl].sum(axis=0)
+            out[-nbl - 1] += out[-nbl:].sum(axis=0)
+            out = np.moveaxis(out[nbl:-nbl], 0, axis)
+        return out
+
+    @cached_property
+    def m(self) -> Function:
+        """Squared slowness (s^2/km^2) on the padded grid."""
+        m = Function(name="m", grid=self.grid, space_order=1)
+        m.data[:] = self.pad(1.0 / self.vp**2)
+        return m
+
+    @cached_property
+    def damp(self) -> Function:
+        """Damping coefficient (1/ms in Devito's scaling), zero inside the physical domain."""
+        damp = Function(name="damp", grid=self.grid, space_order=1)
+        profile = np.zeros(self.padded_shape)
+        nbl = self.nbl
+        coeff = 1.5 * np.log(1.0 / _DAMP_REFLECTION) / nbl
+        for axis, (n, h) in enumerate(zip(self.padded_shape, self.spacing, strict=True)):
+            idx = np.arange(n)
+            depth = np.maximum(nbl - idx, idx - (n - 1 - nbl)).clip(0) / nbl
+            ramp = coeff * (depth - np.sin(2 * np.pi * depth) / (2 * np.pi)) / h
+            shape = [1] * self.ndim
+            shape[axis] = n
+            profile = profile + ramp.reshape(shape)
+        damp.data[:] = profile
+        return damp
+
+    def critical_dt(self) -> float:
+        """Largest stable time step in ms (the CFL bound of Devito's examples)."""
+        coeff = _cfl_coefficient(self.space_order, self.ndim)
+        return float("%.3e" % (coeff * min(self.spacing) / self.vp.max()))
+
+    def with_vp(self, vp: np.ndarray) -> Model:
+        """A model with the same geometry and a new velocity (shares the compiled grid)."""
+        return Model(vp, self.spacing, self.origin, nbl=self.nbl,
+                     space_order=self.space_order, dtype=self.dtype.type)
+
+    def contains(self, points: np.ndarray) -> bool:
+        """Whether every point (rows of coordinates in m) lies in the physical domain."""
+        points = np.atleast_2d(points)
+        lo = np.array(self.origin)
+        hi = lo + np.array(self.spacing) * (np.array(self.shape) - 1)
+        return bool(np.all((points >= lo - 1e-6) & (points <= hi + 1e-6)))

@@ -1,0 +1,217 @@
+"""Solves: forward and linearized modelling, FWI and LS-RTM gradients, RTM images.
+
+Compiled operators are cached per (grid, space order, variant), so every shot of a job
+and every iteration on the same geometry compiles once. Objectives are computed on the
+data sampling: phi = 0.5 * ||R F(m) - d||^2 with `R` the decimation of
+`geometry.Resampler`, whose transpose injects the residual.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from devito import CheckpointOperator, DevitoCheckpoint, Function, Revolver, SparseTimeFunction
+from devito import Operator as DevitoOperator
+from devito.types import Grid
+
+from seisless.errors import ImagingError
+from seisless.imaging import memory, operators
+from seisless.imaging.geometry import Shot, TimeAxes
+from seisless.imaging.model import Model
+
+
+@lru_cache(maxsize=32)
+def _forward_op(grid: Grid, space_order: int, save: str, factor: int,
+                born: bool) -> DevitoOperator:
+    return operators.forward_operator(grid, space_order, save, factor, born)
+
+
+@lru_cache(maxsize=32)
+def _gradient_op(grid: Grid, space_order: int, save: str, factor: int) -> DevitoOperator:
+    return operators.gradient_operator(grid, space_order, save, factor)
+
+
+class _Setup:
+    """Everything one shot's solves share: axes, sparse points, the source."""
+
+    def __init__(self, model: Model, shot: Shot) -> None:
+        if len(shot.src) != model.ndim:
+            raise ImagingError(f"shot positions are {len(shot.src)}-D but the model is "
+                               f"{model.ndim}-D")
+        if not model.contains(np.array(shot.src)) or not model.contains(shot.rec):
+            raise ImagingError(f"shot {shot.shot_id}: source or receivers lie outside the "
+                               "model's physical domain (positions are in m from the model's "
+                               "frame; check origin and coordinate scalars)")
+        self.model, self.shot = model, shot
+        self.axes = TimeAxes.for_shot(shot, model.critical_dt())
+        grid, nt_c = model.grid, self.axes.nt_c
+        self.src = SparseTimeFunction(name="src", grid=grid, npoint=1, nt=nt_c,
+                                      coordinates=np.array([shot.src]))
+        self.src.data[:, 0] = self.axes.source_signature(shot)
+        self.rec = SparseTimeFunction(name="rec", grid=grid, npoint=shot.nrec, nt=nt_c,
+                                      coordinates=shot.rec)
+
+    @property
+    def common(self) -> dict[str, object]:
+        return {"m": self.model.m, "damp": self.model.damp, "dt": self.axes.dt_c}
+
+    @property
+    def forward_range(self) -> dict[str, int]:
+        return {"time_m": 1, "time_M": self.axes.nt_c - 2}
+
+    @property
+    def adjoint_range(self) -> dict[str, int]:
+        return {"time_m": 2, "time_M": self.axes.nt_c - 1}
+
+    def traces(self) -> np.ndarray:
+        """The recorded traces on the data sampling: sample n+1 was recorded at step n."""
+        fine = np.zeros((self.axes.nt_c, self.shot.nrec))
+        fine[2:] = self.rec.data[1:-1]
+        return self.axes.resampler.apply(fine)
+
+    def scratch_receivers(self) -> SparseTimeFunction:
+        return SparseTimeFunction(name="rec", grid=self.model.grid, npoint=self.shot.nrec,
+                                  nt=self.axes.nt_c, coordinates=self.shot.rec)
+
+    def residual_source(self, residual: np.ndarray) -> SparseTimeFunction:
+        resid = SparseTimeFunction(name="resid", grid=self.model.grid, npoint=self.shot.nrec,
+                                   nt=self.axes.nt_c, coordinates=self.shot.rec)
+        resid.data[:] = self.axes.resampler.adjoint(residual)
+        return resid
+
+    def field_bytes(self) -> int:
+        return int(np.prod(self.model.padded_shape)) * self.model.dtype.itemsize
+
+
+def _padded_image(model: Model, image: np.ndarray) -> Function:
+    image = np.asarray(image)
+    if image.shape != model.shape:
+        raise ImagingError(f"image has shape {image.shape}, expected the model's {model.shape}")
+    dm = Function(name="dm", grid=model.grid, space_order=0)
+    dm.data[:] = model.pad(image)
+    return dm
+
+
+def forward(model: Model, shot: Shot) -> np.ndarray:
+    """Modelled data (nt, nrec) at the shot's sample interval."""
+    setup = _Setup(model, shot)
+    u = operators.wavefield(model.grid, model.space_order)
+    op = _forward_op(model.grid, model.space_order, "none", 1, False)
+    op.apply(u=u, src=setup.src, rec=setup.rec, **setup.common, **setup.forward_range)
+    return setup.traces()
+
+
+def born(model: Model, shot: Shot, image: np.ndarray) -> np.ndarray:
+    """Linearized data J dm (nt, nrec) for a squared-slowness perturbation `image`."""
+    setup = _Setup(model, shot)
+    grid, so = model.grid, model.space_order
+    op = _forward_op(grid, so, "none", 1, True)
+    op.apply(u=operators.wavefield(grid, so), du=operators.wavefield(grid, so, "du"),
+             dm=_padded_image(model, image), src=setup.src, rec=setup.rec,
+             **setup.common, **setup.forward_range)
+    return setup.traces()
+
+
+def gradient(model: Model, shot: Shot, objective: str = "fwi", *,
+             image: np.ndarray | None = None, strategy: str = "auto", factor: int | None = None,
+             memory_budget: int | None = None) -> tuple[float, np.ndarray]:
+    """Objective value and its gradient with respect to squared slowness.
+
+    Parameters
+    ----------
+    model : Model
+        Current model (FWI) or background model (LS-RTM).
+    shot : Shot
+        The shot, with observed `data`.
+    objective : {'fwi', 'lsrtm'}
+        0.5*||F(m) - d||^2, or 0.5*||J dm - d||^2 with `image` as dm.
+    image : array_like, optional
+        The current LS-RTM image (zeros when omitted).
+    strategy : {'auto', 'full', 'snapshots', 'checkpointing'}
+        How to keep the forward wavefield; 'auto' chooses from `memory_budget`.
+    factor : int, optional
+        Snapshot interval in time steps for 'snapshots'.
+    memory_budget : int, optional
+        Bytes allowed for stored wavefields (default: half the physical memory).
+
+    Returns
+    -------
+    phi : float
+    g : ndarray
+        (nx, nz) or (nx, ny, nz) on the physical grid, in the units of phi per s^2/km^2.
+    """
+    if shot.data is None:
+        raise ImagingError(f"shot {shot.shot_id} has no observed data to fit")
+    if objective not in ("fwi", "lsrtm"):
+        raise ImagingError(f"objective must be 'fwi' or 'lsrtm', got {objective!r}")
+    setup = _Setup(model, shot)
+    axes = setup.axes
+    plan = memory.choose(strategy, field_bytes=setup.field_bytes(), nt_c=axes.nt_c,
+                         dt_c=axes.dt_c, f0=shot.f0, factor=factor, budget=memory_budget)
+    if objective == "lsrtm" and image is None:
+        image = np.zeros(model.shape)
+    dm = _padded_image(model, image) if objective == "lsrtm" else None
+    residual, grad = _imaging(setup, plan, dm, shot.data)
+    return 0.5 * float(np.sum(residual**2)), grad
+
+
+def rtm(model: Model, shot: Shot, *, strategy: str = "auto", factor: int | None = None,
+        memory_budget: int | None = None) -> np.ndarray:
+    """Reverse-time migration image J^T d (physical grid, per s^2/km^2).
+
+    Equal to minus the LS-RTM gradient at a zero image: the adjoint of the linearized
+    modelling applied to the observed data.
+    """
+    return -gradient(model, shot, "lsrtm", strategy=strategy, factor=factor,
+                     memory_budget=memory_budget)[1]
+
+
+def _imaging(setup: _Setup, plan: memory.Strategy, dm: Function | None,
+             observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run the forward pass keeping `u` per `plan`, form the residual against the
+    observed data, back-propagate it; return the residual and the cropped gradient."""
+    grid, so, nt_c = setup.model.grid, setup.model.space_order, setup.axes.nt_c
+    born = dm is not None
+    grad = Function(name="grad", grid=grid, space_order=0)
+    v = operators.wavefield(grid, so, name="v")
+    resid = setup.residual_source(np.zeros_like(observed))
+    if born:
+        run_born = {"dm": dm, "du": operators.wavefield(grid, so, "du")}
+    if plan.kind == "checkpointing":
+        if born:  # the linearized data first; Revolve then replays the background field
+            _forward_op(grid, so, "none", 1, True).apply(
+                u=operators.wavefield(grid, so), src=setup.src, rec=setup.rec, **run_born,
+                **setup.common, **setup.forward_range)
+            residual = setup.traces() - observed
+        u = operators.wavefield(grid, so)
+        recorded = setup.scratch_receivers() if born else setup.rec
+        wrap_fw = CheckpointOperator(_forward_op(grid, so, "none", 1, False), u=u,
+                                     src=setup.src, rec=recorded, **setup.common,
+                                     **setup.forward_range)
+        wrap_rev = CheckpointOperator(_gradient_op(grid, so, "none", 1), u=u, v=v,
+                                      resid=resid, grad=grad, **setup.common,
+                                      **setup.adjoint_range)
+        revolver = Revolver(DevitoCheckpoint([u]), wrap_fw, wrap_rev, plan.n_checkpoints,
+                            nt_c - 2)
+        revolver.apply_forward()
+        if not born:
+            residual = setup.traces() - observed
+        resid.data[:] = setup.axes.resampler.adjoint(residual)
+        revolver.apply_reverse()
+    else:
+        if plan.kind == "full":
+            kept = {"u": operators.wavefield(grid, so, save=nt_c)}
+            fields = kept
+        else:
+            kept = {"usave": operators.snapshot_field(grid, (nt_c - 1) // plan.factor + 1,
+                                                      plan.factor)}
+            fields = {"u": operators.wavefield(grid, so), **kept}
+        _forward_op(grid, so, plan.kind, plan.factor, born).apply(
+            src=setup.src, rec=setup.rec, **fields, **(run_born if born else {}),
+            **setup.common, **setup.forward_range)
+        residual = setup.traces() - observed
+        resid.data[:] = setup.axes.resampler.adjoint(residual)
+        _gradient_op(grid, so, plan.kind, plan.factor).apply(
+            v=v, resid=resid, grad=grad, **kept, **setup.common, **setup.adjoint_range)
+    return residual, setup.model.crop_adjoint(grad.data)

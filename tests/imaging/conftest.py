@@ -1,0 +1,39 @@
+"""Fixtures for the imaging tests: tiny 2-D layered models (a few seconds to solve)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DEVITO_LOGGING", "WARNING")
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _release_wavefields():
+    """Devito keeps saved wavefields alive in its cache; drop them after each test."""
+    yield
+    from devito import clear_cache
+
+    clear_cache()
+
+
+def layered(nx: int = 61, nz: int = 41, top: float = 1.5, bottom: float = 2.0,
+            interface: int = 20) -> np.ndarray:
+    vp = np.full((nx, nz), top)
+    vp[:, interface:] = bottom
+    return vp
+
+
+@pytest.fixture
+def tiny():
+    """A 61 x 41 two-layer model (10 m cells) in float64 and a surface shot over it."""
+    from seisless.imaging import Model, Shot
+
+    def model(vp: np.ndarray) -> Model:
+        return Model(vp, (10.0, 10.0), nbl=20, space_order=4, dtype=np.float64)
+
+    rec = np.stack([np.linspace(0, 600, 31), np.full(31, 20.0)], axis=1)
+    shot = Shot(src=(300.0, 20.0), rec=rec, t1=600.0, dt=4.0, f0=0.015)
+    return model, shot
