@@ -45,3 +45,20 @@ class HeaderValueError(SegyFormatError):
 
 class UnsupportedSegyError(SegyFormatError):
     """Valid SEG-Y that seisless deliberately does not decode (format 4, variable-length)."""
+
+
+class LocalCloudError(SeislessError):
+    """The local cloud cannot start, deploy or run something (see the message for why)."""
+
+
+class PortInUseError(LocalCloudError):
+    """The local cloud's port is taken by another program."""
+
+
+class WorkflowFailedError(SeislessError):
+    """A scan execution ended FAILED; `error` and `cause` are its Fail state's."""
+
+    def __init__(self, message: str, *, error: str = "", cause: str = "") -> None:
+        super().__init__(message)
+        self.error = error
+        self.cause = cause
