@@ -5,12 +5,9 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from seisless.workflow.models import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE
 from stacks.scan import ScanWorkflow
 from stacks.storage import DataBucket
-
-# The CloudFormation output names `seisless scan --engine aws` looks up.
-OUTPUT_BUCKET = "DataBucketName"
-OUTPUT_STATE_MACHINE = "ScanStateMachineArn"
 
 
 class SeislessScanStack(Stack):

@@ -22,6 +22,7 @@ from seisless.errors import LocalCloudError, PortInUseError
 from seisless.local import moto_patches
 from seisless.local.lambda_executor import Invocation, LambdaExecutor
 from seisless.local.template import REPO_ROOT, STACK_NAME, for_moto, function_specs, synthesize
+from seisless.workflow.models import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE
 
 log = logging.getLogger("seisless.local")
 REGION = "us-east-1"
@@ -75,11 +76,11 @@ class LocalCloud:
 
     @property
     def bucket(self) -> str:
-        return self.outputs["DataBucketName"]
+        return self.outputs[OUTPUT_BUCKET]
 
     @property
     def state_machine_arn(self) -> str:
-        return self.outputs["ScanStateMachineArn"]
+        return self.outputs[OUTPUT_STATE_MACHINE]
 
     @property
     def lambda_log(self) -> Path:

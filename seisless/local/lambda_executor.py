@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from seisless.local.lambda_worker import error_payload
+from seisless.local.protocol import error_payload
 
 log = logging.getLogger("seisless.local.lambda")
 

@@ -19,6 +19,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from seisless.local.protocol import error_payload
+
 
 @dataclass
 class LambdaContext:
@@ -35,11 +37,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.deadline - time.time()) * 1000))
-
-
-def error_payload(error_type: str, message: str, trace: list[str] | None = None) -> dict:
-    """A Lambda error payload, as the service returns it for an unhandled exception."""
-    return {"errorType": error_type, "errorMessage": message, "stackTrace": trace or []}
 
 
 def _run(request: dict[str, Any]) -> dict[str, Any]:

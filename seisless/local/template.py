@@ -8,6 +8,7 @@ handler the image would.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -31,7 +32,12 @@ class FunctionSpec:
 
 def synthesize(stack_name: str = STACK_NAME) -> dict[str, Any]:
     """Synthesize the app's scan stack in-process and return its template (no Docker:
-    image assets are only hashed)."""
+    image assets are only hashed). Synthesized once per process; each call gets a copy."""
+    return json.loads(_synthesize_text(stack_name))
+
+
+@functools.cache
+def _synthesize_text(stack_name: str) -> str:
     if not (REPO_ROOT / "app.py").is_file():
         raise LocalCloudError(f"the CDK app is not next to the seisless package ({REPO_ROOT}); "
                               "the local cloud runs from a source checkout of seisless")
@@ -48,7 +54,7 @@ def synthesize(stack_name: str = STACK_NAME) -> dict[str, Any]:
         app = cdk.App(outdir=outdir)
         SeislessScanStack(app, stack_name)
         assembly = app.synth()
-        return json.loads(json.dumps(assembly.get_stack_by_name(stack_name).template))
+        return json.dumps(assembly.get_stack_by_name(stack_name).template)
 
 
 def for_moto(template: dict[str, Any]) -> dict[str, Any]:

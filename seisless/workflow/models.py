@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seisless.errors import ConfigError
 
+# The CloudFormation output names of the scan stack (stacks/scan_stack.py), by which
+# `seisless scan --engine aws` finds the deployed bucket and state machine.
+OUTPUT_BUCKET = "DataBucketName"
+OUTPUT_STATE_MACHINE = "ScanStateMachineArn"
 SCANS_PREFIX = "scans/"
 INCOMING_PREFIX = "incoming/"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -36,10 +36,6 @@ def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
                           "object exists and the function may read it") from err
 
 
-def _read_json(s3: Any, bucket: str, key: str) -> Any:
-    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-
-
 def _put_json(s3: Any, bucket: str, key: str, doc: Any) -> None:
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, sort_keys=True).encode(),
                   ContentType="application/json")
@@ -66,16 +62,14 @@ def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int) -> Pl
     done = _head(s3, request.bucket, keys.summary) is not None
     n_items = 0
     if not done:
-        options = ScanOptions(**request.options)
+        options = ScanOptions.from_dict(request.options)
         uri = f"s3://{request.bucket}/{request.key}"
         with open_source(uri, s3_client=s3) as source:
             plan = plan_scan(source, options)
         manifest = plan.to_manifest()
         n_items = len(manifest)
-        _put_json(s3, request.bucket, keys.plan, {
-            "version": 1, "source": uri, "version_id": version_id,
-            "options": request.options, "plan": json.loads(plan.to_json()),
-        })
+        s3.put_object(Bucket=request.bucket, Key=keys.plan, Body=plan.to_json().encode(),
+                      ContentType="application/json")
         _put_json(s3, request.bucket, keys.manifest, manifest)
     return PlanOutput(
         scan_id=keys.scan_id, bucket=request.bucket, key=request.key,
@@ -84,25 +78,23 @@ def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int) -> Pl
     )
 
 
-def _load_plan(s3: Any, bucket: str, keys: ScanKeys) -> tuple[Any, Any, str]:
-    from seisless.scan import ScanOptions, ScanPlan
+def _load_plan(s3: Any, bucket: str, keys: ScanKeys) -> Any:
+    from seisless.scan import ScanPlan
 
-    doc = _read_json(s3, bucket, keys.plan)
-    plan = ScanPlan.from_json(json.dumps(doc["plan"]))
-    return plan, ScanOptions(**doc["options"]), doc["source"]
+    return ScanPlan.from_json(s3.get_object(Bucket=bucket, Key=keys.plan)["Body"].read())
 
 
 def scan_step(s3: Any, task: RangeTask) -> dict[str, Any]:
     """Scan one byte range of the source into `scans/<id>/parts/<index>.parquet`."""
     import pyarrow.parquet as pq
 
-    from seisless.scan import scan_range
+    from seisless.scan import TraceRange, scan_range
     from seisless.segy import open_source
 
     keys = ScanKeys(task.scan_id)
-    plan, options, uri = _load_plan(s3, task.bucket, keys)
-    with open_source(uri, s3_client=s3) as source:
-        table = scan_range(source, plan.layout, task.item, options)
+    plan = _load_plan(s3, task.bucket, keys)
+    with open_source(plan.source, s3_client=s3) as source:
+        table = scan_range(source, plan.layout, TraceRange(**task.item), plan.options)
     buf = io.BytesIO()
     pq.write_table(table, buf)
     s3.put_object(Bucket=task.bucket, Key=keys.part(task.index), Body=buf.getvalue(),
@@ -117,7 +109,7 @@ def merge_step(s3: Any, plan_output: PlanOutput) -> dict[str, Any]:
     from seisless.scan import merge_parts
 
     keys = ScanKeys(plan_output.scan_id)
-    plan, _options, _uri = _load_plan(s3, plan_output.bucket, keys)
+    plan = _load_plan(s3, plan_output.bucket, keys)
     tables = [
         pq.read_table(io.BytesIO(
             s3.get_object(Bucket=plan_output.bucket, Key=keys.part(i))["Body"].read()))
