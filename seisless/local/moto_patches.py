@@ -125,7 +125,9 @@ def _start_execution(rule: Any, target: dict[str, Any], event: dict[str, Any]) -
     try:
         backend = get_backend(rule.account_id, rule.region_name)
         execution_input = target.get("Input") or json.dumps(event)
-        execution = backend.start_execution(arn, execution_input=execution_input)
+        # EventBridge names executions itself; moto would name them all "None".
+        execution = backend.start_execution(arn, name=str(uuid.uuid4()),
+                                            execution_input=execution_input)
         log.info("rule %s started %s", rule.name, execution.execution_arn)
     except Exception as err:  # any failure goes to the DLQ, as EventBridge does
         log.error("rule %s could not start %s: %s", rule.name, arn, err)
