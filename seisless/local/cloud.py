@@ -130,12 +130,12 @@ class LocalCloud:
 
     def _deploy(self, template: dict[str, Any]) -> None:
         cfn = self.client("cloudformation")
-        with warnings.catch_warnings():
-            # moto warns for every bucket and queue policy it skips; said once below.
-            warnings.filterwarnings("ignore", message="Tried to parse AWS::")
-            logging.getLogger("moto").setLevel(logging.ERROR)
-            cfn.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(for_moto(template)),
-                             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
+        # moto warns (in its server thread) for every bucket and queue policy it skips;
+        # said once below instead.
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+        logging.getLogger("moto").setLevel(logging.ERROR)
+        cfn.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(for_moto(template)),
+                         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
         log.info("stack %s created; bucket and queue policies are not enforced locally",
                  STACK_NAME)
         stack = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
