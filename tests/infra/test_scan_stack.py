@@ -57,7 +57,7 @@ def test_scratch_tag_matches_the_workers(template_json: dict) -> None:
     from seisless.workflow.steps import SCRATCH_TAGGING
     from stacks.storage import SCRATCH_TAG
 
-    assert SCRATCH_TAGGING == "=".join(SCRATCH_TAG)
+    assert "=".join(SCRATCH_TAG) == SCRATCH_TAGGING
 
 
 def test_no_wildcard_iam_actions(template_json: dict) -> None:
