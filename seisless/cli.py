@@ -39,11 +39,29 @@ def scan(
     cdp_x_byte: Byte = 181,
     cdp_y_byte: Byte = 185,
     byteorder: Annotated[str, typer.Option(help="auto, big or little")] = "auto",
+    engine: Annotated[str, typer.Option(
+        help="direct (in-process), local (the local cloud's workflow) or aws (the deployed "
+             "stack, found by its CloudFormation outputs)")] = "direct",
+    stack_name: Annotated[str, typer.Option(help="deployed stack for --engine aws")
+                          ] = "SeislessScan",
 ) -> None:
     """Scan SOURCE into per-trace attributes, a gathers index, a summary and a map."""
     from seisless.scan import ScanOptions, run_direct
     from seisless.segy import HeaderKeys
 
+    if engine not in ("direct", "local", "aws"):
+        raise typer.BadParameter("engine is direct, local or aws", param_hint="--engine")
+    if engine != "direct":
+        from seisless.local.commands import scan_via_workflow
+
+        if (workers, range_mb, byteorder) != (None, None, "auto") or \
+                (inline_byte, crossline_byte, cdp_x_byte, cdp_y_byte) != (189, 193, 181, 185):
+            raise typer.BadParameter("scan options apply to --engine direct only: an upload "
+                                     "is scanned with the defaults", param_hint="--engine")
+        summary = scan_via_workflow(source, out, engine=engine, stack_name=stack_name,
+                                    say=lambda line: console.print(f"[cyan]{engine}[/] {line}"))
+        _report(summary, out)
+        return
     orders = {"auto": None, "big": ">", "little": "<"}
     if byteorder not in orders:
         raise typer.BadParameter("byte order is auto, big or little", param_hint="--byteorder")
@@ -73,13 +91,29 @@ def _report(summary: dict, out: Path) -> None:
     console.print(
         f"[green]scanned[/] {summary['source']}: {counts['traces']} traces x "
         f"{layout['n_samples']} samples (format {layout['sample_format']}), "
-        f"{counts['dead_traces']} dead, {counts['traces_with_nonfinite']} with NaN/Inf, "
-        f"{summary['timings']['total_s']:.2f} s ({summary['throughput_mb_s']} MB/s)"
+        f"{counts['dead_traces']} dead, {counts['traces_with_nonfinite']} with NaN/Inf"
+        + (f", {summary['timings']['total_s']:.2f} s ({summary['throughput_mb_s']} MB/s)"
+           if summary["timings"].get("total_s") else "")
     )
     for note in summary["notes"]:
         console.print(f"[yellow]note[/] {note}")
     for name in summary["outputs"]:
         console.print(f"  {out / name}")
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port on 127.0.0.1")] = 4566,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Lambda sandboxes running at once (default: all cores)")] = None,
+) -> None:
+    """Start the local cloud (S3, EventBridge, Step Functions, Lambda) until Ctrl-C."""
+    import logging
+
+    from seisless.local.commands import up as run_up
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    run_up(port=port, workers=workers, say=console.print)
 
 
 @app.command()

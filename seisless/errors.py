@@ -50,3 +50,20 @@ class UnsupportedSegyError(SegyFormatError):
 class ImagingError(SeislessError):
     """An imaging input is inconsistent: shapes, units, positions outside the model,
     or a time axis that cannot be sampled."""
+
+
+class LocalCloudError(SeislessError):
+    """The local cloud cannot start, deploy or run something (see the message for why)."""
+
+
+class PortInUseError(LocalCloudError):
+    """The local cloud's port is taken by another program."""
+
+
+class WorkflowFailedError(SeislessError):
+    """A scan execution ended FAILED; `error` and `cause` are its Fail state's."""
+
+    def __init__(self, message: str, *, error: str = "", cause: str = "") -> None:
+        super().__init__(message)
+        self.error = error
+        self.cause = cause

@@ -1,0 +1,1 @@
+"""Lambda handlers: thin shells around `seisless` (one container image, one cmd each)."""

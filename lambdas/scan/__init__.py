@@ -1,0 +1,1 @@
+"""Handlers of the SEG-Y scan state machine: Plan, Scan (Distributed Map worker), Merge."""

@@ -1,0 +1,186 @@
+"""`LocalCloud`: an embedded moto server on 127.0.0.1 with the app's stack deployed in it.
+
+Start order matters: `MOTO_PORT` is set before moto is imported (its ASL engine calls
+`http://localhost:$MOTO_PORT` for service integrations), the patches of
+`moto_patches` are installed, the server starts, Step Functions execution is switched
+on, and the CDK-synthesized template is created through moto's CloudFormation, so the
+bucket, functions, state machine and EventBridge rule are the ones `cdk deploy` creates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+import urllib.request
+import warnings
+from pathlib import Path
+from typing import Any
+
+from seisless.errors import LocalCloudError, PortInUseError
+from seisless.local import moto_patches
+from seisless.local.lambda_executor import Invocation, LambdaExecutor
+from seisless.local.template import REPO_ROOT, STACK_NAME, for_moto, function_specs, synthesize
+from seisless.workflow.models import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE
+
+log = logging.getLogger("seisless.local")
+REGION = "us-east-1"
+DEFAULT_PORT = 4566
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def _check_port(port: int) -> int:
+    """Bind 127.0.0.1:port to learn whether it is free (port 0: pick a free one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise PortInUseError(
+                f"port {port} on 127.0.0.1 is in use ({err.strerror}); stop what listens "
+                f"there (`lsof -i :{port}`) or pick another port with --port") from None
+        return sock.getsockname()[1]
+
+
+class LocalCloud:
+    """The local cloud as a context manager.
+
+    Parameters
+    ----------
+    port:
+        Port on 127.0.0.1; 0 picks a free one (tests), the CLI's default is 4566.
+    workers:
+        Lambda sandboxes running at once (default: the CPU count).
+    template:
+        An already synthesized template (tests synthesize once per session); by default
+        the app is synthesized on start.
+    log_dir:
+        Where handler output (`lambda.log`) goes; a temporary directory by default.
+    """
+
+    def __init__(self, *, port: int = DEFAULT_PORT, workers: int | None = None,
+                 template: dict[str, Any] | None = None, log_dir: Path | None = None) -> None:
+        self._requested_port = port
+        self._workers = workers or os.cpu_count() or 2
+        self._template = template
+        self._log_dir = log_dir
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._server: Any = None
+        self._executor: LambdaExecutor | None = None
+        self.port = 0
+        self.outputs: dict[str, str] = {}
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def bucket(self) -> str:
+        return self.outputs[OUTPUT_BUCKET]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.outputs[OUTPUT_STATE_MACHINE]
+
+    @property
+    def lambda_log(self) -> Path:
+        return self._log_path
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for `service` pointed at this local cloud."""
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
+                            **CREDENTIALS)
+
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the server and deploy the stack; on any failure, stop what started."""
+        self.port = _check_port(self._requested_port)
+        os.environ["MOTO_PORT"] = str(self.port)
+        try:
+            self._start_server()
+            self._deploy(self._template or synthesize())
+        except BaseException:
+            self.stop()
+            raise
+        log.info("local cloud ready at %s (bucket %s)", self.endpoint, self.bucket)
+
+    def _start_server(self) -> None:
+        moto_patches.apply()
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        request = urllib.request.Request(
+            f"{self.endpoint}/moto-api/config", method="POST",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            if resp.status >= 300:
+                raise LocalCloudError(f"moto refused the Step Functions config ({resp.status})")
+
+    def _deploy(self, template: dict[str, Any]) -> None:
+        cfn = self.client("cloudformation")
+        # moto warns (in its server thread) for every bucket and queue policy it skips;
+        # said once below instead.
+        warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+        logging.getLogger("moto").setLevel(logging.ERROR)
+        cfn.create_stack(StackName=STACK_NAME, TemplateBody=json.dumps(for_moto(template)),
+                         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"])
+        log.info("stack %s created; bucket and queue policies are not enforced locally",
+                 STACK_NAME)
+        stack = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise LocalCloudError(f"the local stack did not deploy: {stack['StackStatus']} "
+                                  f"{stack.get('StackStatusReason', '')}")
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        physical = {r["LogicalResourceId"]: r["PhysicalResourceId"]
+                    for r in cfn.list_stack_resources(StackName=STACK_NAME)
+                    ["StackResourceSummaries"]}
+        moto_patches.complete_buckets(template, physical, self.client("s3"))
+        if self._log_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="seisless-local-")
+            self._log_dir = Path(self._tmp.name)
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        self._log_path = self._log_dir / "lambda.log"
+        self._executor = LambdaExecutor(
+            workers=self._workers, repo_root=REPO_ROOT, log_path=self._log_path,
+            base_env={"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
+                      "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+                      "AWS_SECRET_ACCESS_KEY": "testing"})
+        for logical_id, spec in function_specs(template).items():
+            moto_patches.register_lambda(physical[logical_id], self._runner(spec.handler))
+
+    def _runner(self, handler: str) -> moto_patches.LambdaRunner:
+        executor = self._executor
+
+        def run(event: Any, fn: Any) -> tuple[bytes, bool]:
+            call = Invocation(function_name=fn.function_name, function_arn=fn.function_arn,
+                              handler=handler, timeout_s=int(fn.timeout),
+                              memory_mb=int(fn.memory_size),
+                              environment=dict(fn.environment_vars or {}))
+            return executor.invoke(call, event)
+
+        return run
+
+    def stop(self) -> None:
+        """Stop the server and the Lambda workers; safe to call twice."""
+        moto_patches.unregister_lambdas()
+        if self._executor is not None:
+            self._executor.close()
+            self._executor = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

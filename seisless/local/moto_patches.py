@@ -1,0 +1,232 @@
+"""Every adaptation of moto's internals, in one place (moto is pinned: see pyproject.toml).
+
+moto 5.2.5 runs CloudFormation, S3, SQS, EventBridge and the Step Functions ASL engine,
+but (1) its docker-free Lambda does not run code, (2) its EventBridge rules cannot
+target a state machine (`Rule.send_to_targets` raises NotImplementedError, which S3's
+event sender swallows), and (3) its CloudFormation creates state machines in the
+non-executing Step Functions backend and ignores `DefinitionSubstitutions`.
+`apply()` replaces `LambdaFunction.invoke` with a call to our executor for the
+functions registered with it; wraps `Rule.send_to_targets` so
+`arn:aws:states:...:stateMachine:...` targets start an execution with the event as
+input (and send the event to the target's DLQ if that fails), as EventBridge does; and
+replaces `StateMachine.create_from_cloudformation_json` with one that substitutes
+`${Name}` placeholders and creates the machine in the backend that executes ASL.
+Finally, (4) moto's CloudFormation creates a bucket with its encryption and tags only:
+`complete_buckets()` applies the rest of each `AWS::S3::Bucket` the local run depends
+on (versioning, EventBridge notifications, public access block) through the ordinary S3
+API. Not reproduced: bucket and queue policies (moto skips them and enforces no IAM) and
+lifecycle rules (no time passes in a local run).
+
+`verify()` checks that every moto name used here still exists with the signature we
+rely on; `tests/local/test_moto_patches.py` calls it, so a moto upgrade that moves them
+fails loudly instead of silently running nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import inspect
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from seisless.errors import LocalCloudError
+
+log = logging.getLogger("seisless.local.events")
+
+# name -> the parameters we call it with (checked by verify()).
+_EXPECTED = {
+    "moto.awslambda.models.LambdaFunction.invoke":
+        ["self", "body", "request_headers", "response_headers"],
+    "moto.events.models.Rule.send_to_targets": ["self", "original_event", "transform_input"],
+    "moto.stepfunctions.responses.get_backend": ["account", "region"],
+    "moto.sqs.models.SQSBackend.send_message": ["self", "queue_name", "message_body"],
+    "moto.stepfunctions.models.StateMachine.create_from_cloudformation_json":
+        ["resource_name", "cloudformation_json", "account_id", "region_name"],
+    "moto.stepfunctions.models.StepFunctionBackend.create_state_machine":
+        ["self", "name", "definition", "roleArn", "tags"],
+}
+
+# function name -> callable(body: dict, function) -> (payload bytes, is_error)
+LambdaRunner = Callable[[Any, Any], tuple[bytes, bool]]
+_runners: dict[str, LambdaRunner] = {}
+_originals: dict[str, Any] = {}
+
+
+def _resolve(dotted: str) -> Any:
+    import importlib
+
+    module_name, cls_name, attr = dotted.rsplit(".", 2)
+    try:
+        module = importlib.import_module(module_name)
+        owner = getattr(module, cls_name)
+    except (ImportError, AttributeError):
+        # a module-level function: "pkg.module.func"
+        module = importlib.import_module(f"{module_name}.{cls_name}")
+        return getattr(module, attr)
+    return getattr(owner, attr)
+
+
+def verify() -> None:
+    """Raise `LocalCloudError` if moto no longer has what the patches rely on."""
+    for dotted, params in _EXPECTED.items():
+        try:
+            target = _resolve(dotted)
+        except (ImportError, AttributeError) as err:
+            raise LocalCloudError(f"moto changed: {dotted} is gone ({err}); update "
+                                  "seisless/local/moto_patches.py for this moto version") from None
+        have = list(inspect.signature(target).parameters)
+        if have[:len(params)] != params:
+            raise LocalCloudError(f"moto changed: {dotted}{tuple(have)} no longer takes "
+                                  f"{tuple(params)}; update seisless/local/moto_patches.py")
+
+
+def register_lambda(function_name: str, runner: LambdaRunner) -> None:
+    """Run `runner` instead of moto's echo when `function_name` is invoked."""
+    _runners[function_name] = runner
+
+
+def unregister_lambdas() -> None:
+    _runners.clear()
+
+
+def _invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+    runner = _runners.get(self.function_name)
+    if runner is None:
+        return _originals["invoke"](self, body, request_headers, response_headers)
+    event = json.loads(body) if body else {}
+    payload, errored = runner(event, self)
+    if errored:
+        response_headers["x-amz-function-error"] = "Unhandled"
+    return payload
+
+
+def s3_event_as_aws_sends_it(event: dict[str, Any]) -> dict[str, Any]:
+    """moto's S3 events reuse one id, carry a float time and spell `eTag`; AWS's do not."""
+    out = copy.deepcopy(event)
+    out["id"] = str(uuid.uuid4())
+    if isinstance(out.get("time"), (int, float)):
+        out["time"] = dt.datetime.fromtimestamp(out["time"], dt.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+    obj = out.get("detail", {}).get("object", {})
+    if "eTag" in obj:
+        obj["etag"] = obj.pop("eTag")
+    return out
+
+
+def _start_execution(rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+    from moto.stepfunctions.responses import get_backend
+
+    arn = target["Arn"]
+    try:
+        backend = get_backend(rule.account_id, rule.region_name)
+        execution_input = target.get("Input") or json.dumps(event)
+        # EventBridge names executions itself; moto would name them all "None".
+        execution = backend.start_execution(arn, name=str(uuid.uuid4()),
+                                            execution_input=execution_input)
+        log.info("rule %s started %s", rule.name, execution.execution_arn)
+    except Exception as err:  # any failure goes to the DLQ, as EventBridge does
+        log.error("rule %s could not start %s: %s", rule.name, arn, err)
+        dlq = target.get("DeadLetterConfig", {}).get("Arn")
+        if dlq:
+            from moto.sqs.models import sqs_backends
+
+            account, region, name = dlq.split(":")[4], dlq.split(":")[3], dlq.split(":")[5]
+            sqs_backends[account][region].send_message(queue_name=name,
+                                                       message_body=json.dumps(event))
+
+
+def _send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+    states = [t for t in self.targets if t["Arn"].split(":")[2] == "states"]
+    if states and self.event_pattern.matches_event(original_event):
+        event = (s3_event_as_aws_sends_it(original_event)
+                 if original_event.get("source") == "aws.s3" else original_event)
+        for target in states:
+            _start_execution(self, target, event)
+    if len(states) < len(self.targets):
+        others = copy.copy(self)
+        others.targets = [t for t in self.targets if t not in states]
+        _originals["send_to_targets"](others, original_event, transform_input)
+
+
+def substitute(definition: str, substitutions: dict[str, Any]) -> str:
+    """Apply CloudFormation `DefinitionSubstitutions` to an ASL string; an unknown
+    placeholder is an error, as it is for CloudFormation."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in substitutions:
+            raise LocalCloudError(f"state machine definition uses ${{{name}}} but the "
+                                  "template gives no DefinitionSubstitutions for it")
+        return str(substitutions[name])
+
+    return re.sub(r"\$\{([A-Za-z0-9_]+)\}", one, definition)
+
+
+def _create_state_machine(cls: Any, resource_name: str, cloudformation_json: Any,
+                          account_id: str, region_name: str, **kwargs: Any) -> Any:
+    from moto.stepfunctions.responses import get_backend
+
+    props = cloudformation_json["Properties"]
+    definition = props.get("DefinitionString", "")
+    if not isinstance(definition, str):
+        definition = json.dumps(definition)
+    definition = substitute(definition, props.get("DefinitionSubstitutions") or {})
+    tags = [{"key": t["Key"], "value": t["Value"]} for t in props.get("Tags", [])]
+    return get_backend(account_id, region_name).create_state_machine(
+        props.get("StateMachineName", resource_name), definition, props.get("RoleArn", ""),
+        tags=tags)
+
+
+def complete_buckets(template: dict[str, Any], physical_ids: dict[str, str], s3: Any) -> None:
+    """Apply what moto's CloudFormation skipped of the template's buckets (see above)."""
+    for logical_id, res in template["Resources"].items():
+        if res["Type"] != "AWS::S3::Bucket":
+            continue
+        props, bucket = res.get("Properties", {}), physical_ids[logical_id]
+        if "VersioningConfiguration" in props:
+            s3.put_bucket_versioning(Bucket=bucket,
+                                     VersioningConfiguration=props["VersioningConfiguration"])
+        if "PublicAccessBlockConfiguration" in props:
+            s3.put_public_access_block(
+                Bucket=bucket,
+                PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+        notifications = props.get("NotificationConfiguration", {})
+        if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+
+
+def apply() -> None:
+    """Install the adaptations (idempotent)."""
+    if _originals:
+        return
+    verify()
+    from moto.awslambda.models import LambdaFunction
+    from moto.events.models import Rule
+    from moto.stepfunctions.models import StateMachine
+
+    _originals["invoke"] = LambdaFunction.invoke
+    _originals["send_to_targets"] = Rule.send_to_targets
+    _originals["create_state_machine"] = StateMachine.__dict__["create_from_cloudformation_json"]
+    LambdaFunction.invoke = _invoke
+    Rule.send_to_targets = _send_to_targets
+    StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)
+
+
+def revert() -> None:
+    """Put moto back as it was."""
+    if not _originals:
+        return
+    from moto.awslambda.models import LambdaFunction
+    from moto.events.models import Rule
+    from moto.stepfunctions.models import StateMachine
+
+    LambdaFunction.invoke = _originals.pop("invoke")
+    Rule.send_to_targets = _originals.pop("send_to_targets")
+    StateMachine.create_from_cloudformation_json = _originals.pop("create_state_machine")
+    _runners.clear()

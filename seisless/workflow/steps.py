@@ -1,0 +1,121 @@
+"""The three steps of the scan state machine, as plain functions of an S3 client.
+
+`plan_step` validates the file and writes the manifest the Distributed Map reads,
+`scan_step` scans one trace-aligned byte range into a Parquet part, and `merge_step`
+turns the parts into the scan's outputs. Each takes its S3 client as an argument so the
+Lambda handlers, the local cloud and the tests all drive the same code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from seisless.errors import SourceError
+from seisless.workflow.models import PlanOutput, RangeTask, ScanKeys, ScanRequest, scan_id_for
+
+# Parts are scratch: tagged so the bucket's lifecycle rule expires them (S3 lifecycle
+# filters match prefixes, not `scans/*/parts/`, but they do match tags).
+SCRATCH_TAGGING = "seisless-scratch=true"
+
+
+def _client_error_code(err: Exception) -> str:
+    return getattr(err, "response", {}).get("Error", {}).get("Code", "")
+
+
+def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if _client_error_code(err) in {"404", "NoSuchKey", "NotFound"}:
+            return None
+        raise SourceError(f"cannot read s3://{bucket}/{key}: {err}; check that the "
+                          "object exists and the function may read it") from err
+
+
+def _put_json(s3: Any, bucket: str, key: str, doc: Any) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, sort_keys=True).encode(),
+                  ContentType="application/json")
+
+
+def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int) -> PlanOutput:
+    """Plan the scan of one object; a no-op when this object version was already scanned.
+
+    Raises the engine's `SegyFormatError` family on a malformed file: the state machine
+    shows that class name as its error and the message as its cause.
+    """
+    from seisless.scan import ScanOptions, plan_scan
+    from seisless.segy import open_source
+
+    version_id, etag = request.version_id, request.etag
+    if not (version_id or etag):
+        head = _head(s3, request.bucket, request.key)
+        if head is None:
+            raise SourceError(f"s3://{request.bucket}/{request.key} does not exist; "
+                              "upload it first or fix the key")
+        version_id, etag = head.get("VersionId"), head.get("ETag")
+    keys = ScanKeys(scan_id_for(request.key, version_id, etag))
+    concurrency = request.max_concurrency or default_max_concurrency
+    done = _head(s3, request.bucket, keys.summary) is not None
+    n_items = 0
+    if not done:
+        options = ScanOptions.from_dict(request.options)
+        uri = f"s3://{request.bucket}/{request.key}"
+        with open_source(uri, s3_client=s3) as source:
+            plan = plan_scan(source, options)
+        manifest = plan.to_manifest()
+        n_items = len(manifest)
+        s3.put_object(Bucket=request.bucket, Key=keys.plan, Body=plan.to_json().encode(),
+                      ContentType="application/json")
+        _put_json(s3, request.bucket, keys.manifest, manifest)
+    return PlanOutput(
+        scan_id=keys.scan_id, bucket=request.bucket, key=request.key,
+        manifest_key=keys.manifest, plan_key=keys.plan, output_prefix=keys.prefix,
+        n_items=n_items, max_concurrency=concurrency, already_scanned=done,
+    )
+
+
+def _load_plan(s3: Any, bucket: str, keys: ScanKeys) -> Any:
+    from seisless.scan import ScanPlan
+
+    return ScanPlan.from_json(s3.get_object(Bucket=bucket, Key=keys.plan)["Body"].read())
+
+
+def scan_step(s3: Any, task: RangeTask) -> dict[str, Any]:
+    """Scan one byte range of the source into `scans/<id>/parts/<index>.parquet`."""
+    import pyarrow.parquet as pq
+
+    from seisless.scan import TraceRange, scan_range
+    from seisless.segy import open_source
+
+    keys = ScanKeys(task.scan_id)
+    plan = _load_plan(s3, task.bucket, keys)
+    with open_source(plan.source, s3_client=s3) as source:
+        table = scan_range(source, plan.layout, TraceRange(**task.item), plan.options)
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    s3.put_object(Bucket=task.bucket, Key=keys.part(task.index), Body=buf.getvalue(),
+                  Tagging=SCRATCH_TAGGING)
+    return {"part": keys.part(task.index), "rows": table.num_rows}
+
+
+def merge_step(s3: Any, plan_output: PlanOutput) -> dict[str, Any]:
+    """Merge every part into the scan's outputs under `scans/<id>/`."""
+    import pyarrow.parquet as pq
+
+    from seisless.scan import merge_parts
+
+    keys = ScanKeys(plan_output.scan_id)
+    plan = _load_plan(s3, plan_output.bucket, keys)
+    tables = [
+        pq.read_table(io.BytesIO(
+            s3.get_object(Bucket=plan_output.bucket, Key=keys.part(i))["Body"].read()))
+        for i in range(plan_output.n_items)
+    ]
+    result = merge_parts(tables, plan)
+    result.write(f"s3://{plan_output.bucket}/{keys.prefix}", s3_client=s3)
+    return {"scan_id": plan_output.scan_id, "output": f"s3://{plan_output.bucket}/{keys.prefix}",
+            "parts": plan_output.n_items}

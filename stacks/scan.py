@@ -1,0 +1,211 @@
+"""The SEG-Y scan workflow: Plan/Scan/Merge Lambdas, the state machine, the S3 trigger."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASL_PATH = REPO_ROOT / "statemachines" / "segy_scan.asl.json"
+DOCKERFILE = "lambdas/Dockerfile"
+# What the image needs is pyproject.toml, README.md, seisless/ and lambdas/; everything
+# else stays out of the asset hash (or every synth would hash the virtual environment).
+IMAGE_EXCLUDE = [
+    ".venv", "venv", "cdk.out", ".git", "**/__pycache__", "**/*.pyc", ".pytest_cache",
+    ".ruff_cache", ".mypy_cache", ".hypothesis", "node_modules", "tests", "bench", "data",
+    "shared", "**/*.sgy", "**/*.segy", "**/*.SGY", "**/*.SEGY", "*.egg-info", "build", "dist",
+]
+SEGY_SUFFIXES = (".sgy", ".segy")
+
+
+def _case_variants(text: str) -> list[str]:
+    """Every upper/lower-case spelling of `text` (".sgy" -> ".sgy", ".sgY", ... ".SGY")."""
+    variants = [""]
+    for ch in text:
+        options = {ch.lower(), ch.upper()}
+        variants = [v + c for v in variants for c in sorted(options)]
+    return variants
+
+
+def incoming_key_patterns(prefix: str = "incoming/") -> list[dict[str, str]]:
+    """EventBridge filters matching keys under `prefix` ending .sgy/.segy in any case.
+
+    EventBridge cannot AND a `prefix` and a `suffix` on one field, and `wildcard` is
+    case-sensitive, so each spelling of the suffix gets its own `prefix*suffix`
+    wildcard (24 in all, well inside EventBridge's pattern limits).
+    """
+    return [{"wildcard": f"{prefix}*{variant}"}
+            for suffix in SEGY_SUFFIXES for variant in _case_variants(suffix)]
+
+
+class ScanWorkflow(Construct):
+    """Plan -> Distributed Map of Scan workers -> Merge, started by uploads to `incoming/`.
+
+    Each function gets its own role and log group, and only the S3 actions it performs on
+    the prefixes it touches.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
+                 default_max_concurrency: int = 1000,
+                 log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+                 removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self._bucket = bucket
+        self._log_retention = log_retention
+        self._removal_policy = removal_policy
+
+        self.plan_fn = self._function(
+            "Plan", "lambdas.scan.plan.handler", memory_mb=1024, timeout=Duration.minutes(2),
+            read=["*"], write=["scans/*"])
+        self.scan_fn = self._function(
+            "Scan", "lambdas.scan.worker.handler", memory_mb=3008,
+            timeout=Duration.minutes(15), read=["*"], write=["scans/*/parts/*"], tagging=True)
+        self.merge_fn = self._function(
+            "Merge", "lambdas.scan.merge.handler", memory_mb=10240,
+            timeout=Duration.minutes(15), read=["scans/*"], write=["scans/*"])
+
+        # A fixed name lets the role name its own child executions (Distributed Map)
+        # without a circular reference between the state machine and its policy.
+        sm_name = f"{stack.stack_name}-segy-scan"
+        sm_arn = stack.format_arn(service="states", resource="stateMachine",
+                                  resource_name=sm_name,
+                                  arn_format=_colon_arn())
+        executions_arn = stack.format_arn(service="states", resource="execution",
+                                          resource_name=f"{sm_name}/*",
+                                          arn_format=_colon_arn())
+        role = iam.Role(self, "StateMachineRole",
+                        assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
+        for fn in (self.plan_fn, self.scan_fn, self.merge_fn):
+            role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
+                                                   resources=[fn.function_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[bucket.arn_for_objects("scans/*/manifest.json")]))
+        role.add_to_policy(iam.PolicyStatement(actions=["states:StartExecution"],
+                                               resources=[sm_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:StopExecution"],
+            resources=[executions_arn]))
+
+        sm_logs = logs.LogGroup(self, "StateMachineLogs", retention=log_retention,
+                                removal_policy=removal_policy)
+        self.state_machine = sfn.StateMachine(
+            self, "StateMachine",
+            state_machine_name=sm_name,
+            definition_body=sfn.DefinitionBody.from_string(ASL_PATH.read_text()),
+            definition_substitutions={
+                "PlanFunctionArn": self.plan_fn.function_arn,
+                "ScanFunctionArn": self.scan_fn.function_arn,
+                "MergeFunctionArn": self.merge_fn.function_arn,
+                "DefaultMaxConcurrency": str(default_max_concurrency),
+            },
+            role=role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=sm_logs, level=sfn.LogLevel.ALL,
+                                include_execution_data=False),
+        )
+
+        self.dead_letters = sqs.Queue(
+            self, "TriggerDeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.trigger_role = iam.Role(self, "TriggerRole",
+                                     assumed_by=iam.ServicePrincipal("events.amazonaws.com"))
+        self.trigger_role.add_to_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn]))
+        self.rule = events.Rule(
+            self, "OnSegyUpload",
+            description="Scan every .sgy/.segy object (any case) created under incoming/",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={"bucket": {"name": [bucket.bucket_name]},
+                        "object": {"key": incoming_key_patterns()}},
+            ),
+            targets=[targets.SfnStateMachine(
+                self.state_machine, role=self.trigger_role, dead_letter_queue=self.dead_letters,
+                retry_attempts=185, max_event_age=Duration.hours(24))],
+        )
+        self._acknowledge(stack, sm_name)
+
+    def _acknowledge(self, stack: Stack, sm_name: str) -> None:
+        bucket_arn = f"<{stack.resolve(stack.get_logical_id(self._bucket.node.default_child))}.Arn>"
+        iam5 = "AwsSolutions::AwsSolutions-IAM5[Resource::{}]".format
+        runtime_key = ("The uploaded object's key is only known at run time: Plan and Scan read "
+                       "whichever object the event names, in this bucket only.")
+        scan_prefix = ("Scans write under scans/<scan id>/, the id being derived from the "
+                       "object at run time; the prefix is fixed, the bucket is this one.")
+        acknowledge(self.plan_fn.role, {
+            iam5(f"{bucket_arn}/*"): runtime_key, iam5(f"{bucket_arn}/scans/*"): scan_prefix})
+        acknowledge(self.scan_fn.role, {
+            iam5(f"{bucket_arn}/*"): runtime_key,
+            iam5(f"{bucket_arn}/scans/*/parts/*"): "Workers write only Parquet parts, under "
+                                                   "scans/<scan id>/parts/.",
+        })
+        acknowledge(self.merge_fn.role, {iam5(f"{bucket_arn}/scans/*"): scan_prefix})
+        execution_arn = ("arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+                         f"execution:{sm_name}/*")
+        acknowledge(self.state_machine.role, {
+            iam5(f"{bucket_arn}/scans/*/manifest.json"): "The Distributed Map reads only "
+                "manifests, whose scan id is known at run time.",
+            iam5(execution_arn): "The Distributed Map's child executions get their names "
+                "from Step Functions; this names only this state machine's executions.",
+            iam5("*"): "CloudWatch Logs delivery (logs:*LogDelivery*, DescribeLogGroups ...) and "
+                "X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) accept no "
+                "resource but *; CDK adds them for logging and tracing.",
+        })
+        acknowledge(self.dead_letters, {
+            "AwsSolutions::AwsSolutions-SQS3": "This queue is itself the dead-letter queue of "
+                                               "the EventBridge target.",
+        })
+
+    def _function(self, name: str, cmd: str, *, memory_mb: int, timeout: Duration,
+                  read: list[str], write: list[str], tagging: bool = False,
+                  ) -> lambda_.DockerImageFunction:
+        log_group = logs.LogGroup(self, f"{name}Logs", retention=self._log_retention,
+                                  removal_policy=self._removal_policy)
+        role = iam.Role(self, f"{name}Role",
+                        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[log_group.log_group_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"],
+            resources=[self._bucket.arn_for_objects(p) for p in read]))
+        write_actions = ["s3:PutObject"] + (["s3:PutObjectTagging"] if tagging else [])
+        role.add_to_policy(iam.PolicyStatement(
+            actions=write_actions, resources=[self._bucket.arn_for_objects(p) for p in write]))
+        # ListBucket lets a missing key answer 404 (not 403) to HeadObject.
+        role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
+                                               resources=[self._bucket.bucket_arn]))
+        return lambda_.DockerImageFunction(
+            self, name,
+            code=lambda_.DockerImageCode.from_image_asset(
+                str(REPO_ROOT), file=DOCKERFILE, cmd=[cmd], exclude=IMAGE_EXCLUDE),
+            memory_size=memory_mb,
+            timeout=timeout,
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.DISABLED,
+            environment={"POWERTOOLS_LOG_LEVEL": "INFO"},
+        )
+
+
+def _colon_arn():
+    from aws_cdk import ArnFormat
+
+    return ArnFormat.COLON_RESOURCE_NAME

@@ -1,0 +1,62 @@
+"""The moto adaptations: these fail loudly when a moto upgrade moves what they patch."""
+
+from __future__ import annotations
+
+import pytest
+
+from seisless.errors import LocalCloudError
+from seisless.local import moto_patches
+
+
+def test_moto_still_has_what_we_patch() -> None:
+    moto_patches.verify()
+
+
+def test_moto_is_the_pinned_version() -> None:
+    from importlib.metadata import version
+
+    assert version("moto") == "5.2.5", "re-check seisless/local/moto_patches.py, then re-pin"
+
+
+def test_apply_and_revert_restore_moto() -> None:
+    from moto.awslambda.models import LambdaFunction
+    from moto.events.models import Rule
+    from moto.stepfunctions.models import StateMachine
+
+    before = (LambdaFunction.invoke, Rule.send_to_targets,
+              StateMachine.__dict__["create_from_cloudformation_json"])
+    moto_patches.apply()
+    try:
+        assert LambdaFunction.invoke is not before[0]
+        assert Rule.send_to_targets is not before[1]
+    finally:
+        moto_patches.revert()
+    assert (LambdaFunction.invoke, Rule.send_to_targets,
+            StateMachine.__dict__["create_from_cloudformation_json"]) == before
+
+
+def test_moto_rules_still_cannot_target_state_machines() -> None:
+    """If this starts failing, moto learned Step Functions targets: drop our wrapper."""
+    from moto.events.models import EventPattern, Rule
+
+    rule = Rule.__new__(Rule)
+    rule.targets = [{"Id": "t", "Arn": "arn:aws:states:us-east-1:123456789012:stateMachine:x"}]
+    rule.event_pattern = EventPattern.load(None)
+    with pytest.raises(NotImplementedError):
+        Rule.send_to_targets(rule, {"source": "x", "detail": {}}, transform_input=False)
+
+
+def test_substitute() -> None:
+    assert moto_patches.substitute('{"a": "${A}", "b": ${B}}', {"A": "x", "B": 2}) == \
+        '{"a": "x", "b": 2}'
+    with pytest.raises(LocalCloudError, match="MISSING"):
+        moto_patches.substitute("${MISSING}", {})
+
+
+def test_s3_events_look_like_aws() -> None:
+    event = {"id": "same", "time": 0.0, "source": "aws.s3",
+             "detail": {"object": {"key": "k", "eTag": "abc"}}}
+    out = moto_patches.s3_event_as_aws_sends_it(event)
+    assert out["time"] == "1970-01-01T00:00:00Z"
+    assert out["detail"]["object"] == {"key": "k", "etag": "abc"}
+    assert out["id"] != moto_patches.s3_event_as_aws_sends_it(event)["id"]
