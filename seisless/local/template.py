@@ -41,7 +41,8 @@ def _synthesize_text(stack_name: str) -> str:
     if not (REPO_ROOT / "app.py").is_file():
         raise LocalCloudError(f"the CDK app is not next to the seisless package ({REPO_ROOT}); "
                               "the local cloud runs from a source checkout of seisless")
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    for warning in ("DEPRECATED", "END_OF_LIFE"):  # jsii's banner about Node 20
+        os.environ.setdefault(f"JSII_SILENCE_WARNING_{warning}_NODE_VERSION", "1")
     import sys
 
     if str(REPO_ROOT) not in sys.path:
