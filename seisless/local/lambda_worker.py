@@ -53,8 +53,21 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
         trace = traceback.format_exception(exc)
         sys.stderr.write("".join(trace))
         reply = {"ok": False, "payload": error_payload(type(exc).__name__, str(exc), trace)}
-    reply["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    reply["max_rss_mb"] = _peak_rss_mb()
     return reply
+
+
+def _peak_rss_mb() -> float:
+    """This sandbox's own peak RSS: VmHWM belongs to the address space made at exec,
+    whereas ru_maxrss keeps the parent's peak across fork+exec (the moto server's)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:

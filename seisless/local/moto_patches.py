@@ -14,7 +14,10 @@ replaces `StateMachine.create_from_cloudformation_json` with one that substitute
 Finally, (4) moto's CloudFormation creates a bucket with its encryption and tags only:
 `complete_buckets()` applies the rest of each `AWS::S3::Bucket` the local run depends
 on (versioning, EventBridge notifications, public access block) through the ordinary S3
-API. Not reproduced: bucket and queue policies (moto skips them and enforces no IAM) and
+API. (5) moto answers every ranged GET by copying the whole object and slicing it, so
+scanning a 2 GB file with 8 MiB GETs copies a terabyte: `apply()` makes `get_object`
+hand a simple `bytes=a-b` request a reader that copies just the range (`_RangeReader`).
+Not reproduced: bucket and queue policies (moto skips them and enforces no IAM) and
 lifecycle rules (no time passes in a local run).
 
 `verify()` checks that every moto name used here still exists with the signature we
@@ -30,6 +33,7 @@ import inspect
 import json
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +53,12 @@ _EXPECTED = {
         ["resource_name", "cloudformation_json", "account_id", "region_name"],
     "moto.stepfunctions.models.StepFunctionBackend.create_state_machine":
         ["self", "name", "definition", "roleArn", "tags"],
+    "moto.s3.responses.S3Response.get_object": ["self"],
+    "moto.s3.responses.S3Response._handle_range_header":
+        ["self", "request", "response_headers", "response_content"],
 }
+#: FakeKey internals the range reader uses (checked by verify()).
+_FAKE_KEY_ATTRIBUTES = ("_value_buffer", "lock", "size")
 
 # function name -> callable(body: dict, function) -> (payload bytes, is_error)
 LambdaRunner = Callable[[Any, Any], tuple[bytes, bool]]
@@ -83,6 +92,46 @@ def verify() -> None:
         if have[:len(params)] != params:
             raise LocalCloudError(f"moto changed: {dotted}{tuple(have)} no longer takes "
                                   f"{tuple(params)}; update seisless/local/moto_patches.py")
+    from moto.s3.models import FakeKey
+
+    key = FakeKey("probe", b"probe", account_id="123456789012", region_name="us-east-1")
+    missing = [a for a in _FAKE_KEY_ATTRIBUTES if not hasattr(key, a)]
+    if missing or not isinstance(inspect.getattr_static(FakeKey, "value"), property):
+        raise LocalCloudError(f"moto changed: FakeKey lacks {missing or 'the value property'}; "
+                              "update seisless/local/moto_patches.py")
+
+
+_SIMPLE_RANGE = re.compile(r"^bytes=\d+-\d*$")
+_ranged_get = threading.local()
+
+
+class _RangeReader:
+    """`len()` and `[a:b]` of a moto object, copying only the bytes asked for."""
+
+    def __init__(self, key: Any) -> None:
+        self._key = key
+
+    def __len__(self) -> int:
+        return int(self._key.size)
+
+    def __getitem__(self, span: slice) -> bytes:
+        with self._key.lock:
+            self._key._value_buffer.seek(span.start)
+            return bytes(self._key._value_buffer.read(span.stop - span.start))
+
+
+def _get_object(self: Any) -> Any:
+    _ranged_get.active = bool(_SIMPLE_RANGE.match(self.headers.get("range", "") or ""))
+    try:
+        return _originals["get_object"](self)
+    finally:
+        _ranged_get.active = False
+
+
+def _key_value(self: Any) -> Any:
+    if getattr(_ranged_get, "active", False):
+        return _RangeReader(self)
+    return _originals["key_value"].fget(self)
 
 
 def register_lambda(function_name: str, runner: LambdaRunner) -> None:
@@ -208,8 +257,14 @@ def apply() -> None:
     verify()
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
     from moto.stepfunctions.models import StateMachine
 
+    _originals["get_object"] = S3Response.get_object
+    _originals["key_value"] = inspect.getattr_static(FakeKey, "value")
+    S3Response.get_object = _get_object
+    FakeKey.value = property(_key_value, _originals["key_value"].fset)
     _originals["invoke"] = LambdaFunction.invoke
     _originals["send_to_targets"] = Rule.send_to_targets
     _originals["create_state_machine"] = StateMachine.__dict__["create_from_cloudformation_json"]
@@ -224,8 +279,12 @@ def revert() -> None:
         return
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
     from moto.stepfunctions.models import StateMachine
 
+    S3Response.get_object = _originals.pop("get_object")
+    FakeKey.value = _originals.pop("key_value")
     LambdaFunction.invoke = _originals.pop("invoke")
     Rule.send_to_targets = _originals.pop("send_to_targets")
     StateMachine.create_from_cloudformation_json = _originals.pop("create_state_machine")

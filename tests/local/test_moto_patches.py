@@ -60,3 +60,43 @@ def test_s3_events_look_like_aws() -> None:
     assert out["time"] == "1970-01-01T00:00:00Z"
     assert out["detail"]["object"] == {"key": "k", "etag": "abc"}
     assert out["id"] != moto_patches.s3_event_as_aws_sends_it(event)["id"]
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_ranged_gets_copy_only_the_range() -> None:
+    import boto3
+    from moto import mock_aws
+    from moto.s3.models import FakeKey
+    from moto.s3.responses import S3Response
+
+    before = (S3Response.get_object, FakeKey.__dict__["value"])
+    data = bytes(range(256)) * 4096
+    moto_patches.apply()
+    try:
+        with mock_aws():
+            s3 = boto3.client("s3", region_name="us-east-1")
+            s3.create_bucket(Bucket="range-test")
+            s3.put_object(Bucket="range-test", Key="k", Body=data)
+            reads: list[int] = []
+            original = moto_patches._originals["key_value"]
+
+            def counting(self: FakeKey) -> bytes:
+                reads.append(1)
+                return original.fget(self)
+
+            moto_patches._originals["key_value"] = property(counting, original.fset)
+            try:
+                assert s3.get_object(Bucket="range-test", Key="k", Range="bytes=1000-1999"
+                                     )["Body"].read() == data[1000:2000]
+                assert s3.get_object(Bucket="range-test", Key="k", Range="bytes=1048570-"
+                                     )["Body"].read() == data[1048570:]
+                assert reads == []  # neither copied the whole object
+                assert s3.get_object(Bucket="range-test", Key="k", Range="bytes=-10"
+                                     )["Body"].read() == data[-10:]
+                assert reads == [1]  # a suffix range takes moto's own path
+                assert s3.get_object(Bucket="range-test", Key="k")["Body"].read() == data
+            finally:
+                moto_patches._originals["key_value"] = original
+    finally:
+        moto_patches.revert()
+    assert (S3Response.get_object, FakeKey.__dict__["value"]) == before
