@@ -45,3 +45,8 @@ class HeaderValueError(SegyFormatError):
 
 class UnsupportedSegyError(SegyFormatError):
     """Valid SEG-Y that seisless deliberately does not decode (format 4, variable-length)."""
+
+
+class ReductionError(SeislessError):
+    """Gradient reduction inputs are inconsistent (a child's shape, dtype, .npy header or
+    membership does not match the tree): retrying cannot help, so the message is poison."""
