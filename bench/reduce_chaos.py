@@ -373,8 +373,8 @@ def check(s3: Any, layout: TreeLayout, leaves: dict[int, np.ndarray | None],
 
 def run_chaos(runs: int, seed: int, n_leaves: int | None, fan_in: int | None,
               out: Any = sys.stdout) -> int:
-    """Run `runs` schedules; return how many were exact."""
-    fake_credentials()
+    """Run `runs` schedules against an in-process moto (credentials must be set, fake);
+    return how many were exact."""
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     import boto3
     from moto import mock_aws
@@ -412,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leaves", type=int, default=None, help="default: random 1-40")
     parser.add_argument("--fan-in", type=int, default=None, help="default: random 2-6")
     args = parser.parse_args(argv)
+    fake_credentials()
     return 0 if run_chaos(args.runs, args.seed, args.leaves, args.fan_in) == args.runs else 1
 
 
