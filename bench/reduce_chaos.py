@@ -182,6 +182,13 @@ def reference_sum(layout: TreeLayout, leaves: dict[int, np.ndarray | None],
     return level[0]
 
 
+def npy_bytes(array: np.ndarray) -> bytes:
+    """What `np.save` writes: the root must be exactly this, header included."""
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
 def queue_is_drained(sqs: Any, url: str) -> bool:
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
     return (int(attrs["ApproximateNumberOfMessages"]) == 0 and
@@ -357,10 +364,8 @@ def check(s3: Any, layout: TreeLayout, leaves: dict[int, np.ndarray | None],
     ops = {op for op, _ in calls}
     if expected is None:
         return "" if ops == {"SendTaskFailure"} else f"WRONG resumption {ops}"
-    buf = io.BytesIO()
-    np.save(buf, expected, allow_pickle=False)
     body = s3.get_object(Bucket=BUCKET, Key=layout.array_key(layout.root))["Body"].read()
-    if body != buf.getvalue():
+    if body != npy_bytes(expected):
         return "WRONG root bytes"
     exact64 = sum(a.astype(np.float64) for a in leaves.values() if a is not None)
     if not np.allclose(expected, exact64, rtol=1e-4, atol=1e-3 * np.abs(exact64).max()):

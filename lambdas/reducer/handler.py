@@ -68,6 +68,9 @@ def record_handler(record: SQSRecord) -> str:
         logger.error("reduction message rejected", message_id=record.message_id,
                      code=err.code, reason=str(err))
         raise
+    except Exception:  # transient (throttling, network): logged, retried by SQS
+        logger.exception("reduction message failed", message_id=record.message_id)
+        raise
     logger.info("reduction message done", message_id=record.message_id, outcome=outcome)
     return outcome
 
