@@ -269,6 +269,7 @@ def consume(c: Consumer, rng: random.Random) -> None:
 class RunResult:
     exact: bool
     line: str
+    crashes: dict[str, int]
 
 
 def run_once(clients: dict[str, Any], resumptions: Resumptions, seed: int, run: int, *,
@@ -345,7 +346,7 @@ def run_once(clients: dict[str, Any], resumptions: Resumptions, seed: int, run: 
             f"tombstones={n_dead} leaf-sends={sends[0]} consumers={len(consumers)} "
             f"crashes[{crashes}]")
     sqs.delete_queue(QueueUrl=url)
-    return RunResult(verdict == "", line)
+    return RunResult(verdict == "", line, faults.crashes)
 
 
 def check(s3: Any, layout: TreeLayout, leaves: dict[int, np.ndarray | None],
@@ -399,16 +400,19 @@ def run_chaos(runs: int, seed: int, n_leaves: int | None, fan_in: int | None,
         resumptions = Resumptions()
         resumptions.attach(clients["sfn"])
         rng = random.Random(seed)
-        exact = 0
+        exact, crashes = 0, dict.fromkeys(POINTS, 0)
         try:
             for run in range(runs):
                 result = run_once(clients, resumptions, seed, run,
                                   n_leaves=n_leaves or rng.randint(1, 40),
                                   fan_in=fan_in or rng.randint(2, 6))
                 exact += result.exact
+                for point, count in result.crashes.items():
+                    crashes[point] += count
                 print(result.line, file=out, flush=True)
         finally:
             handler.use_services(None)
+    print("crashes injected: " + ", ".join(f"{k}={v}" for k, v in crashes.items()), file=out)
     print(f"exact: {exact}/{runs}", file=out, flush=True)
     return exact
 
