@@ -16,24 +16,37 @@ import numpy as np
 
 from seisless.errors import ReductionError
 from seisless.messages import NodeWritten, TreeSpec, dump_message
-from seisless.reduce.sidecar import DTYPE, Sidecar, write_sidecar
+from seisless.reduce.sidecar import DTYPE, Sidecar, read_sidecar, write_sidecar
 from seisless.reduce.tree import Node, TreeLayout
 
 
 def write_leaf(s3: Any, bucket: str, layout: TreeLayout, index: int,
                gradient: np.ndarray, *, objective: float) -> Sidecar:
-    """Store shot `index`'s gradient and objective value as leaf `index` (idempotent:
-    a retried job writes the same bytes). Does not announce it; see `announce_leaf`."""
+    """Store shot `index`'s gradient and objective value as leaf `index`.
+
+    Leaves are write-once: a retried job finding its leaf committed keeps the first
+    version (a parent may already have summed it), and a shot already tombstoned stays
+    tombstoned (`ReductionError`). Does not announce the leaf; see `announce_leaf`.
+    """
     node = Node(0, index)
     layout.check(node)
-    array = np.ascontiguousarray(gradient, dtype=DTYPE)
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    s3.put_object(Bucket=bucket, Key=layout.array_key(node), Body=buf.getvalue())
-    sidecar = Sidecar(level=0, index=index, shape=array.shape, members=(index,),
-                      objective=float(objective))
-    write_sidecar(s3, bucket, layout.sidecar_key(node), sidecar)
-    return sidecar
+    key = layout.sidecar_key(node)
+    existing = read_sidecar(s3, bucket, key)
+    if existing is None:
+        array = np.ascontiguousarray(gradient, dtype=DTYPE)
+        buf = io.BytesIO()
+        np.save(buf, array, allow_pickle=False)
+        s3.put_object(Bucket=bucket, Key=layout.array_key(node), Body=buf.getvalue())
+        sidecar = Sidecar(level=0, index=index, shape=array.shape, members=(index,),
+                          objective=float(objective))
+        if write_sidecar(s3, bucket, key, sidecar, only_if_absent=True):
+            return sidecar
+        existing = read_sidecar(s3, bucket, key)
+    if existing is None or existing.tombstones:
+        raise ReductionError(f"shot {index} of run {layout.run_id} iteration "
+                             f"{layout.iteration} is already tombstoned; its late gradient "
+                             "is not used")
+    return existing
 
 
 def write_tombstone(s3: Any, bucket: str, layout: TreeLayout, index: int,
@@ -42,6 +55,8 @@ def write_tombstone(s3: Any, bucket: str, layout: TreeLayout, index: int,
 
     Never replaces a real leaf (conditional PUT): if the job did commit its gradient
     after all, that gradient wins. Returns False when a leaf sidecar was already there.
+    Announce the leaf (`announce_leaf`) whatever this returns: the job may have died
+    between committing its leaf and announcing it.
     """
     node = Node(0, index)
     layout.check(node)

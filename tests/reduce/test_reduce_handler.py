@@ -3,6 +3,7 @@ both orders, tombstones, and bad records reported as batch item failures."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from types import ModuleType
@@ -13,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from lambdas.reducer import handler
+from seisless.errors import ReductionError
 from seisless.messages import CallbackRegistered, NodeWritten, dump_message
 from seisless.reduce import (
     ReduceServices,
@@ -179,6 +181,18 @@ def test_tombstone_never_replaces_a_committed_leaf(aws: Aws) -> None:
     sidecar = read_sidecar(aws.s3, aws.bucket, layout.sidecar_key(layout.root).replace(
         "l1-0", "leaf-0"))
     assert sidecar is not None and sidecar.members == (0,)
+
+
+def test_leaves_are_write_once(aws: Aws) -> None:
+    layout = layout_for("run-w", 0, n_leaves=2)
+    write_leaf(aws.s3, aws.bucket, layout, 0, np.ones(2, "<f4"), objective=1.0)
+    again = write_leaf(aws.s3, aws.bucket, layout, 0, np.zeros(2, "<f4"), objective=5.0)
+    assert again.objective == 1.0
+    body = aws.s3.get_object(Bucket=aws.bucket, Key="runs/run-w/iter-0/leaf-0.npy")["Body"]
+    assert np.load(io.BytesIO(body.read()), allow_pickle=False).tolist() == [1.0, 1.0]
+    write_tombstone(aws.s3, aws.bucket, layout, 1, reason="out of retries")
+    with pytest.raises(ReductionError, match="already tombstoned"):
+        write_leaf(aws.s3, aws.bucket, layout, 1, np.ones(2, "<f4"), objective=1.0)
 
 
 @pytest.mark.parametrize("code", ["TaskTimedOut", "InvalidToken"])
