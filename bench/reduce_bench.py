@@ -22,7 +22,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -44,8 +43,23 @@ RUN_ID = "bench"
 MiB = 1024 * 1024
 
 
+def _status_mib(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def start_peak() -> float:
+    """Reset the peak RSS (VmHWM) to the current RSS and return it. getrusage's maxrss
+    is no use here: it keeps the parent's peak across fork and exec."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_mib("VmRSS")
+
+
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _status_mib("VmHWM")
 
 
 def count_reads(s3: Any) -> list[int]:
@@ -76,7 +90,7 @@ def phase_reduce(args: argparse.Namespace, layout: TreeLayout) -> dict[str, Any]
                                         chunk_bytes=args.chunk_mib * MiB,
                                         part_bytes=args.part_mib * MiB))
     reads = count_reads(s3)
-    baseline = peak_rss_mib()
+    baseline = start_peak()
     start = time.perf_counter()
     while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
                                           AttributeNames=["All"]).get("Messages"):
@@ -96,7 +110,7 @@ def phase_numpy(args: argparse.Namespace, layout: TreeLayout) -> dict[str, Any]:
     """Whole-object GETs and an in-memory sum in the tree's order."""
     s3, _, _ = clients()
     reads = count_reads(s3)
-    baseline = peak_rss_mib()
+    baseline = start_peak()
     start = time.perf_counter()
 
     def load(node: Node) -> np.ndarray:
