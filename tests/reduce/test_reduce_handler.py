@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -26,7 +26,9 @@ from seisless.reduce import (
     write_tombstone,
 )
 from seisless.reduce.completion import resume_if_ready
-from tests.reduce.conftest import Aws
+
+if TYPE_CHECKING:
+    from tests.reduce.conftest import Aws
 
 
 @pytest.fixture

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 
 from seisless.errors import ReductionError
 from seisless.reduce.stream import MultipartWriter, npy_header, open_npy, stream_sum
-from tests.reduce.conftest import Aws
+
+if TYPE_CHECKING:
+    from tests.reduce.conftest import Aws
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
