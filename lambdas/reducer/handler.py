@@ -39,22 +39,28 @@ def use_services(services: ReduceServices | None) -> None:
         _cache["services"] = services
 
 
+def _env_mib(name: str, default: int, minimum: int) -> int:
+    value = os.environ.get(name, str(default))
+    if not value.isdigit() or int(value) < minimum:
+        raise ConfigError(f"{name}={value!r}: expected a whole number of MiB >= {minimum}")
+    return int(value) * MiB
+
+
 def services() -> ReduceServices:
     """Clients built on first use from the environment (AWS_ENDPOINT_URL and region are
-    honoured by boto3 itself); REDUCE_QUEUE_URL is where parent nodes are announced."""
+    honoured by boto3 itself). REDUCE_QUEUE_URL: where parent nodes are announced;
+    REDUCE_CHUNK_MIB / REDUCE_PART_MIB (default 8): ranged-GET chunk and multipart part
+    sizes, which bound memory at about (fan-in + 3) chunks."""
     if "services" not in _cache:
         queue_url = os.environ.get("REDUCE_QUEUE_URL")
         if not queue_url:
             raise ConfigError("REDUCE_QUEUE_URL is not set: give the reducer the URL of "
                               "the queue it consumes, to announce the nodes it writes")
-        part_mib = int(os.environ.get("REDUCE_PART_MIB", "8"))
-        if part_mib < 5:
-            raise ConfigError(f"REDUCE_PART_MIB={part_mib}: S3 multipart parts must be "
-                              "at least 5 MiB")
+        chunk_bytes = _env_mib("REDUCE_CHUNK_MIB", 8, 1)
+        part_bytes = _env_mib("REDUCE_PART_MIB", 8, 5)  # S3's minimum part size
         _cache["services"] = ReduceServices(
             s3=boto3.client("s3"), sqs=boto3.client("sqs"), sfn=boto3.client("stepfunctions"),
-            queue_url=queue_url, part_bytes=part_mib * MiB,
-            chunk_bytes=int(os.environ.get("REDUCE_CHUNK_MIB", "8")) * MiB)
+            queue_url=queue_url, chunk_bytes=chunk_bytes, part_bytes=part_bytes)
     return _cache["services"]
 
 

@@ -14,7 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from lambdas.reducer import handler
-from seisless.errors import ReductionError
+from seisless.errors import ConfigError, ReductionError
 from seisless.messages import CallbackRegistered, NodeWritten, dump_message
 from seisless.reduce import (
     ReduceServices,
@@ -223,3 +223,13 @@ def test_missing_queue_url_is_a_readable_failure(aws_credentials: None, chaos: M
     result = handler.lambda_handler(chaos.sqs_event([message], "arn"), None)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert any("REDUCE_QUEUE_URL" in getattr(r, "reason", "") for r in caplog.records)
+
+
+@pytest.mark.parametrize("value", ["4", "lots"])
+def test_bad_part_size_is_a_config_error(aws_credentials: None, value: str,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDUCE_QUEUE_URL", "https://queue")
+    monkeypatch.setenv("REDUCE_PART_MIB", value)
+    handler.use_services(None)
+    with pytest.raises(ConfigError, match="REDUCE_PART_MIB"):
+        handler.services()
