@@ -1,1 +1,2 @@
-"""Lambda handlers: thin shells around `seisless` (one container image, one cmd each)."""
+"""Lambda handlers: thin shells around `seisless` (parse the event, call one function,
+shape the reply)."""

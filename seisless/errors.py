@@ -67,3 +67,8 @@ class WorkflowFailedError(SeislessError):
         super().__init__(message)
         self.error = error
         self.cause = cause
+
+
+class ReductionError(SeislessError):
+    """Gradient reduction inputs are inconsistent (a child's shape, dtype, .npy header or
+    membership does not match the tree): retrying cannot help, so the message is poison."""

@@ -1,0 +1,1 @@
+"""The SQS-triggered gradient reducer."""

@@ -1,0 +1,75 @@
+"""Fixtures for the reduction tests: fake AWS credentials and an in-process moto.
+
+moto normally refuses multipart parts under 5 MiB like S3 does; the `aws` fixture lowers
+that limit (through the chaos harness's `allow_small_parts`) so that arrays of a few
+hundred bytes exercise multipart uploads and their part boundaries.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+REGION = "us-east-1"
+BUCKET = "seisless-test"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_chaos() -> ModuleType:
+    """bench/reduce_chaos.py as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("reduce_chaos", ROOT / "bench" /
+                                                  "reduce_chaos.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while defined
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def chaos() -> ModuleType:
+    return load_chaos()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@dataclass
+class Aws:
+    s3: Any
+    sqs: Any
+    sfn: Any
+    queue_url: str
+    queue_arn: str
+    bucket: str = BUCKET
+
+
+@pytest.fixture
+def aws(aws_credentials: None, chaos: ModuleType,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    import moto.s3.models
+
+    with mock_aws():
+        monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 1)
+        s3 = boto3.client("s3", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        url = sqs.create_queue(QueueName="reduce")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        yield Aws(s3, sqs, boto3.client("stepfunctions", region_name=REGION), url, arn)
