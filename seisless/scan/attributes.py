@@ -1,9 +1,10 @@
 """Per-trace attributes: the published Parquet schema and the vectorised kernel.
 
-The kernel walks a read block in steps small enough to stay in L2 cache (decode, then
+The kernel walks a read block in steps small enough to stay in cache (decode, then
 every statistic on the cached step) and reuses its scratch buffers across blocks:
 re-reading main memory once per statistic, or touching fresh memory per block, costs
-more than the arithmetic.
+more than the arithmetic. Measured per 64x4000 step: decode 36 us, min+max 44 us,
+|x| to float64 79 us, both sums as BLAS dot products 54 us (einsum took 115 us for one).
 """
 
 from __future__ import annotations
@@ -56,8 +57,8 @@ class AttributeKernel:
         ns = max(layout.n_samples, 1)
         self.step = max(1, STEP_SAMPLES // ns)
         self._decoded = np.empty((self.step, ns), layout.format.output)
-        self._wide = np.empty((self.step, ns), np.float64)
         self._abs = np.empty((self.step, ns), np.float64)
+        self._ones = np.ones(ns)
 
     def table(self, block: RawBlock) -> pa.Table:
         """The attribute rows of every trace in `block`, in trace order."""
@@ -99,16 +100,16 @@ class AttributeKernel:
             m = stop - start
             decoded = block.decode(start, stop, out=self._decoded[:m])
             lo, hi = decoded.min(axis=1), decoded.max(axis=1)
-            wide = self._wide[:m]
-            wide[...] = decoded
-            magnitude = np.abs(wide, out=self._abs[:m])
-            sum_abs = magnitude.sum(axis=1)
-            sum_sq = np.einsum("ij,ij->i", wide, wide)
+            # |x| in float64 (one pass), then both sums as per-row dot products: sum |x|
+            # = |x|.1 and sum x^2 = |x|.|x|, which numpy hands to BLAS.
+            magnitude = np.abs(decoded, out=self._abs[:m])
+            sum_abs = np.vecdot(magnitude, self._ones)
+            sum_sq = np.vecdot(magnitude, magnitude)
             # An inf or NaN sample makes the float64 sum non-finite (finite float32 values
             # cannot overflow it), so the common all-finite case needs no mask.
             suspect = np.flatnonzero(~np.isfinite(sum_abs))
             for i in suspect:
-                row = wide[i]
+                row = decoded[i].astype(np.float64)
                 finite = row[np.isfinite(row)]
                 n_nonfinite[start + i] = ns - finite.size
                 if finite.size:
