@@ -39,6 +39,8 @@ def scan(
     cdp_x_byte: Byte = 181,
     cdp_y_byte: Byte = 185,
     byteorder: Annotated[str, typer.Option(help="auto, big or little")] = "auto",
+    sample_format: Annotated[int | None, typer.Option(
+        "--format", help="override the binary header's sample format code")] = None,
     engine: Annotated[str, typer.Option(
         help="direct (in-process), local (the local cloud's workflow) or aws (the deployed "
              "stack, found by its CloudFormation outputs)")] = "direct",
@@ -54,7 +56,7 @@ def scan(
     if engine != "direct":
         from seisless.local.commands import scan_via_workflow
 
-        if (workers, range_mb, byteorder) != (None, None, "auto") or \
+        if (workers, range_mb, byteorder, sample_format) != (None, None, "auto", None) or \
                 (inline_byte, crossline_byte, cdp_x_byte, cdp_y_byte) != (189, 193, 181, 185):
             raise typer.BadParameter("scan options apply to --engine direct only: an upload "
                                      "is scanned with the defaults", param_hint="--engine")
@@ -70,6 +72,7 @@ def scan(
                         cdp_x=cdp_x_byte, cdp_y=cdp_y_byte),
         range_bytes=None if range_mb is None else max(1, int(range_mb * 1024 * 1024)),
         byteorder=orders[byteorder],
+        sample_format=sample_format,
     )
     with Progress(TextColumn("[bold]scan"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), TimeRemainingColumn(), console=console,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seisless.errors import ConfigError
-from seisless.segy import ByteSource, HeaderKeys, Layout, detect_layout, read_traces
+from seisless.segy import ByteSource, HeaderKeys, Layout, detect_layout, read_traces, sample_format
 
 PLAN_VERSION = 1
 MIB = 1024 * 1024
@@ -31,6 +31,8 @@ class ScanOptions:
     range_bytes: int | None = None
     n_ranges: int | None = None
     byteorder: str | None = None
+    #: override of the binary header's sample format code (for files that state a wrong one)
+    sample_format: int | None = None
 
     def __post_init__(self) -> None:
         if self.range_bytes is not None and self.range_bytes <= 0:
@@ -40,6 +42,8 @@ class ScanOptions:
         if self.byteorder not in (None, ">", "<"):
             raise ConfigError(f"byte order must be '>' (big) or '<' (little), "
                               f"got {self.byteorder!r}")
+        if self.sample_format is not None:
+            sample_format(self.sample_format)  # raises a typed error naming the valid codes
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -145,7 +149,8 @@ def plan_scan(source: ByteSource, options: ScanOptions | None = None) -> ScanPla
     fail here, before any worker starts, instead of in the middle of a fan-out.
     """
     options = options or ScanOptions()
-    layout = detect_layout(source, byteorder=options.byteorder)
+    layout = detect_layout(source, byteorder=options.byteorder,
+                           sample_format=options.sample_format)
     if layout.n_traces > 1:
         read_traces(source, layout, layout.n_traces - 1, 1)
     ranges, notes = plan_ranges(layout, range_bytes=options.range_bytes or DEFAULT_RANGE_BYTES,

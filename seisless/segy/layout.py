@@ -20,7 +20,8 @@ from seisless.errors import (
     TruncatedSegyError,
     UnsupportedSegyError,
 )
-from seisless.segy.formats import SampleFormat, is_known_format, sample_format
+from seisless.segy import formats
+from seisless.segy.formats import SampleFormat, is_known_format
 from seisless.segy.headers import TRACE_HEADER_BYTES
 from seisless.segy.source import ByteSource, read_bytes
 from seisless.segy.text import TEXT_HEADER_BYTES, decode_text, is_end_text, text_encoding
@@ -55,7 +56,7 @@ class Layout:
 
     @property
     def format(self) -> SampleFormat:
-        return sample_format(self.sample_format)
+        return formats.sample_format(self.sample_format)
 
     @property
     def header_length(self) -> int:
@@ -110,7 +111,8 @@ def detect_byteorder(binary: bytes) -> str:
     )
 
 
-def detect_layout(source: ByteSource, *, byteorder: str | None = None) -> Layout:
+def detect_layout(source: ByteSource, *, byteorder: str | None = None,
+                  sample_format: int | None = None) -> Layout:
     """Read the file header of `source` and work out its trace layout.
 
     Parameters
@@ -119,6 +121,9 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None) -> Layout
         Any `ByteSource` (local file, S3 object, bytes).
     byteorder
         Force '>' or '<' for files whose byte order cannot be told from the headers.
+    sample_format
+        Force a sample format code for files whose binary header states a wrong one
+        (0 and 5-instead-of-1 are common in the wild).
     """
     size = source.size
     if size < FILE_HEADER_BYTES:
@@ -128,10 +133,13 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None) -> Layout
         )
     head = read_bytes(source, 0, FILE_HEADER_BYTES)
     text, binary = head[:TEXT_HEADER_BYTES], head[TEXT_HEADER_BYTES:]
+    if byteorder is None and sample_format is not None:
+        word = binary[96:100]
+        byteorder = "<" if word == b"\x04\x03\x02\x01" else ">"
     bo = byteorder or detect_byteorder(binary)
     warnings: list[str] = []
 
-    fmt = sample_format(_unpack(f"{bo}h", binary, 24))
+    fmt = formats.sample_format(sample_format or _unpack(f"{bo}h", binary, 24))
     major, minor = binary[300], binary[301]
     if major > 2:
         warnings.append(f"bytes 3501-3502: revision {major}.{minor} is unknown; read as rev 1")

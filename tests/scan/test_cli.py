@@ -36,3 +36,14 @@ def test_synth_then_scan(tmp_path: Path) -> None:
     info = _run("info", str(survey))
     assert '"n_traces": 120' in info.stdout
     assert "SEISLESS SYNTHETIC" in info.stdout
+
+
+def test_format_override_and_bad_code(tmp_path: Path, segy_data: Path) -> None:
+    ok = _run("scan", str(segy_data / "small.sgy"), "--out", str(tmp_path / "a"),
+              "--format", "1", "--workers", "1")
+    assert ok.returncode == 0, ok.stderr
+    bad = _run("scan", str(segy_data / "small.sgy"), "--out", str(tmp_path / "b"),
+               "--format", "13")
+    assert bad.returncode == 2
+    assert "HeaderValueError" in bad.stderr
+    assert not (tmp_path / "b").exists()

@@ -171,3 +171,13 @@ def test_shifted_boundaries_are_caught(tmp_path: Path) -> None:
     assert any("trace header" in w for w in layout.warnings)
     with pytest.raises(SegyFormatError, match="trace boundaries are off"):
         read_traces(source, layout)
+
+
+def test_sample_format_override(tmp_path: Path) -> None:
+    """A file whose header says IBM (1) while its samples are IEEE (5): a common mistake."""
+    data = _file(tmp_path, fmt=5)
+    _put(data, 3225, "h", 1)
+    source = BytesSource(data)
+    assert detect_layout(source).sample_format == 1
+    layout = detect_layout(source, sample_format=5)
+    assert read_traces(source, layout).samples[1].tolist() == list(range(10, 20))
