@@ -105,6 +105,28 @@ def _report(summary: dict, out: Path) -> None:
 
 
 @app.command()
+def run(
+    input_json: Annotated[Path, typer.Argument(help="the run's input JSON (see the README)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="where results are downloaded")
+                   ] = Path("run-output"),
+    engine: Annotated[str, typer.Option(
+        help="local (a running `seisless up`) or aws (the deployed stack)")] = "local",
+    resume: Annotated[str | None, typer.Option(
+        help="continue this run id from its last completed iteration")] = None,
+    endpoint: Annotated[str | None, typer.Option(
+        help="local cloud endpoint (default http://127.0.0.1:4566)")] = None,
+    stack_name: Annotated[str, typer.Option(help="the deployed stack")] = "SeislessScan",
+) -> None:
+    """Start an imaging run (FWI, LS-RTM, RTM), follow it, and download its results."""
+    from seisless.local.imaging_commands import run_imaging
+
+    if engine not in ("local", "aws"):
+        raise typer.BadParameter("engine is local or aws", param_hint="--engine")
+    run_imaging(input_json, out, engine=engine, resume=resume, stack_name=stack_name,
+                endpoint=endpoint, say=lambda line: console.print(f"[cyan]{engine}[/] {line}"))
+
+
+@app.command()
 def up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="port on 127.0.0.1")] = 4566,
     workers: Annotated[int | None, typer.Option(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -15,18 +13,10 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from stacks.functions import REPO_ROOT, docker_function
 from stacks.nag import acknowledge
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 ASL_PATH = REPO_ROOT / "statemachines" / "segy_scan.asl.json"
-DOCKERFILE = "lambdas/Dockerfile"
-# What the image needs is pyproject.toml, README.md, seisless/ and lambdas/; everything
-# else stays out of the asset hash (or every synth would hash the virtual environment).
-IMAGE_EXCLUDE = [
-    ".venv", "venv", "cdk.out", ".git", "**/__pycache__", "**/*.pyc", ".pytest_cache",
-    ".ruff_cache", ".mypy_cache", ".hypothesis", "node_modules", "tests", "bench", "data",
-    "shared", "**/*.sgy", "**/*.segy", "**/*.SGY", "**/*.SEGY", "*.egg-info", "build", "dist",
-]
 SEGY_SUFFIXES = (".sgy", ".segy")
 
 
@@ -176,13 +166,10 @@ class ScanWorkflow(Construct):
     def _function(self, name: str, cmd: str, *, memory_mb: int, timeout: Duration,
                   read: list[str], write: list[str], tagging: bool = False,
                   ) -> lambda_.DockerImageFunction:
-        log_group = logs.LogGroup(self, f"{name}Logs", retention=self._log_retention,
-                                  removal_policy=self._removal_policy)
-        role = iam.Role(self, f"{name}Role",
-                        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[log_group.log_group_arn]))
+        fn = docker_function(self, name, cmd, memory_mb=memory_mb, timeout=timeout,
+                             log_retention=self._log_retention,
+                             removal_policy=self._removal_policy)
+        role = fn.role
         role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetObject"],
             resources=[self._bucket.arn_for_objects(p) for p in read]))
@@ -192,17 +179,7 @@ class ScanWorkflow(Construct):
         # ListBucket lets a missing key answer 404 (not 403) to HeadObject.
         role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
                                                resources=[self._bucket.bucket_arn]))
-        return lambda_.DockerImageFunction(
-            self, name,
-            code=lambda_.DockerImageCode.from_image_asset(
-                str(REPO_ROOT), file=DOCKERFILE, cmd=[cmd], exclude=IMAGE_EXCLUDE),
-            memory_size=memory_mb,
-            timeout=timeout,
-            role=role,
-            log_group=log_group,
-            tracing=lambda_.Tracing.DISABLED,
-            environment={"POWERTOOLS_LOG_LEVEL": "INFO"},
-        )
+        return fn
 
 
 def _colon_arn():

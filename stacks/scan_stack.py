@@ -1,17 +1,23 @@
-"""The deployable unit of the SEG-Y scan: data bucket + scan workflow, and its outputs."""
+"""The deployable unit: data bucket + SEG-Y scan workflow + imaging workflow, and outputs.
+
+The stack keeps its first name (`SeislessScan`) so deployed stacks update in place.
+"""
 
 from __future__ import annotations
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from seisless.workflow.imaging_models import OUTPUT_IMAGING_STATE_MACHINE
 from seisless.workflow.models import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE
+from stacks.imaging import ImagingWorkflow
 from stacks.scan import ScanWorkflow
 from stacks.storage import DataBucket
 
 
 class SeislessScanStack(Stack):
-    """Upload a SEG-Y file under `incoming/` of the data bucket; find its scan under `scans/`."""
+    """Upload a SEG-Y file under `incoming/` of the data bucket; find its scan under `scans/`;
+    image it by starting the imaging state machine; find the run under `runs/`."""
 
     def __init__(self, scope: Construct, construct_id: str, *,
                  default_max_concurrency: int = 1000, **kwargs) -> None:
@@ -23,5 +29,10 @@ class SeislessScanStack(Stack):
                   description="Upload SEG-Y files to s3://<this>/incoming/; scans land in scans/")
         CfnOutput(self, OUTPUT_STATE_MACHINE, value=scan.state_machine.state_machine_arn,
                   description="The SEG-Y scan state machine (one execution per upload)")
+        imaging = ImagingWorkflow(self, "Imaging", bucket=data.bucket)
+        CfnOutput(self, OUTPUT_IMAGING_STATE_MACHINE,
+                  value=imaging.state_machine.state_machine_arn,
+                  description="The imaging state machine (FWI / LS-RTM / RTM runs)")
+        self.imaging = imaging
         self.data = data
         self.scan = scan

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from seisless.errors import ConfigError
 
@@ -54,6 +54,23 @@ class LsrtmSpec(_Doc):
     lam_fraction: float = Field(default=0.1, gt=0, lt=1)
 
 
+class ShotSelection(_Doc):
+    """Which shots each iteration uses, and how many may fail for good."""
+
+    per_iteration: int | Literal["all"] = Field(
+        default="all", description="'all', or a random subset of this many shots (SGD)")
+    seed: int = Field(default=0, ge=0, description="subsets are drawn from (seed, iteration)")
+    missing_tolerance: float = Field(
+        default=0.0, ge=0.0, lt=1.0,
+        description="fraction of an iteration's shots that may fail for good (tombstoned)")
+
+    @model_validator(mode="after")
+    def _positive(self) -> ShotSelection:
+        if self.per_iteration != "all" and self.per_iteration < 1:
+            raise ValueError("per_iteration must be 'all' or a whole number >= 1")
+        return self
+
+
 class RunConfig(_Doc):
     """runs/<id>/config.json."""
 
@@ -69,6 +86,7 @@ class RunConfig(_Doc):
     memory: MemorySpec = MemorySpec()
     fwi: FwiSpec | None = None
     lsrtm: LsrtmSpec = LsrtmSpec()
+    shots: ShotSelection = ShotSelection()
 
 
 class ShotList(_Doc):

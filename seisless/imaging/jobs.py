@@ -4,7 +4,7 @@ Keys under `runs/<id>/`::
 
     config.json                       RunConfig
     iter-<k>/shots.json               ShotList (leaf i is shot shots[i])
-    iter-<k>/leaf-<i>.npy, .json      gradient of shot i and its reduction sidecar
+    iter-<k>/leaf-<i>.npy, .json      gradient of shot i and its sidecar (seisless.reduce)
     iter-<k>/leaf-<i>.job.json        shot id, timings, peak memory of the job
     iter-<k>/l<L>-0.npy, .json        the root of the reduction tree (the summed gradient)
     iter-<k>/model.npy, .json         FWI velocity of iteration k (k > 0; k = 0: config)
@@ -33,20 +33,22 @@ from seisless.imaging import solver, update
 from seisless.imaging.config import JobEnv, RunConfig, ShotList, parse
 from seisless.imaging.model import Model
 from seisless.imaging.segy_shot import read_shot, shot_ranges
-from seisless.messages import NodeWritten, TreeSpec, dump_message
+from seisless.reduce import TreeLayout, announce_leaf, layout_for, read_sidecar, write_leaf
+from seisless.reduce.tree import Node
 
 
 def prefix(run_id: str, iteration: int) -> str:
     return f"runs/{run_id}/iter-{iteration}/"
 
 
-def root_stem(n_leaves: int, fan_in: int) -> str:
-    """Stem of the reduction root: `l<L>-0` with L >= 1 the first single-node level
-    (the reducer's `TreeLayout.root`)."""
-    level = 1
-    while -(-n_leaves // fan_in**level) > 1:
-        level += 1
-    return f"l{level}-0"
+def tree_of(config: RunConfig, run_id: str, iteration: int, shots: ShotList) -> TreeLayout:
+    """The reduction tree of one iteration (leaf i is shot `shots.shots[i]`)."""
+    return layout_for(run_id, iteration, len(shots.shots), config.fan_in)
+
+
+def root_key(layout: TreeLayout) -> str:
+    """Key of the reduced gradient of an iteration (the tree's root array)."""
+    return layout.array_key(layout.root)
 
 
 def _get(s3: Any, bucket: str, key: str) -> bytes:
@@ -56,14 +58,6 @@ def _get(s3: Any, bucket: str, key: str) -> bytes:
         code = err.response.get("Error", {}).get("Code")
         raise SourceError(f"s3://{bucket}/{key} cannot be read ({code}); check that the "
                           "run was initialised and earlier steps completed") from None
-
-
-def _exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError:
-        return False
-    return True
 
 
 def get_json(s3: Any, bucket: str, key: str) -> Any:
@@ -127,12 +121,10 @@ def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
                           f"{env.iteration} has {n} shots (indices 0..{n - 1})")
     if env.queue_url is None:
         raise ConfigError("REDUCE_QUEUE_URL is not set; the job must announce its leaf")
-    stem = prefix(env.run_id, env.iteration) + f"leaf-{env.index}"
-    tree = TreeSpec(n_leaves=len(shots.shots), fan_in=config.fan_in)
-    message = NodeWritten(bucket=env.bucket, run_id=env.run_id, iteration=env.iteration,
-                          level=0, index=env.index, tree=tree)
-    if _exists(s3, env.bucket, stem + ".json"):
-        sqs.send_message(QueueUrl=env.queue_url, MessageBody=dump_message(message))
+    layout = tree_of(config, env.run_id, env.iteration, shots)
+    stem = layout.stem(Node(0, env.index))
+    if read_sidecar(s3, env.bucket, layout.sidecar_key(Node(0, env.index))) is not None:
+        announce_leaf(sqs, env.queue_url, env.bucket, layout, env.index)
         return {"leaf": stem, "recomputed": False}
     field_record = shots.shots[env.index]
     model = _model(config, current_velocity(s3, env, config, env.iteration))
@@ -154,17 +146,14 @@ def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
     else:
         phi, grad = solver.gradient(model, shot, config.objective, image=image, **options)
     t_done = time.perf_counter()
-    s3.put_object(Bucket=env.bucket, Key=stem + ".npy", Body=array_bytes(grad))
+    # The timings first: the sidecar written by `write_leaf` is the commit marker.
     _put_json(s3, env.bucket, stem + ".job.json", {
         "shot_id": field_record, "objective": phi,
         "seconds": {"setup": t_read - t_start, "read": t_solve - t_read,
                     "solve": t_done - t_solve},
         "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
-    _put_json(s3, env.bucket, stem + ".json", {
-        "kind": "seisless-node", "version": 1, "level": 0, "index": env.index,
-        "shape": list(grad.shape), "dtype": "<f4", "members": [env.index],
-        "tombstones": [], "objective": phi, "reason": None})
-    sqs.send_message(QueueUrl=env.queue_url, MessageBody=dump_message(message))
+    write_leaf(s3, env.bucket, layout, env.index, grad, objective=phi)
+    announce_leaf(sqs, env.queue_url, env.bucket, layout, env.index)
     return {"leaf": stem, "recomputed": True, "objective": phi}
 
 
@@ -177,9 +166,10 @@ def run_update_job(s3: Any, env: JobEnv) -> dict[str, Any]:
     k, here = env.iteration, prefix(env.run_id, env.iteration)
     nxt = prefix(env.run_id, k + 1)
     shots = load_shots(s3, env, k)
-    root = here + root_stem(len(shots.shots), config.fan_in)
-    grad = get_array(s3, env.bucket, root + ".npy")
-    objective = float(get_json(s3, env.bucket, root + ".json").get("objective", 0.0))
+    layout = tree_of(config, env.run_id, k, shots)
+    grad = get_array(s3, env.bucket, root_key(layout))
+    objective = float(get_json(s3, env.bucket, layout.sidecar_key(layout.root))
+                      .get("objective", 0.0))
     history = get_json(s3, env.bucket, here + "history.json") if k > 0 else {"objective": []}
     history = {**history, "objective": [*history["objective"], objective]}
     outputs: dict[str, np.ndarray] = {}
@@ -193,11 +183,9 @@ def run_update_job(s3: Any, env: JobEnv) -> dict[str, Any]:
         mask = get_array(s3, env.bucket, config.fwi.mask_key) if config.fwi.mask_key else None
         previous = None
         if k > 0:
-            before = prefix(env.run_id, k - 1)
-            prev_shots = load_shots(s3, env, k - 1)
-            previous = (current_velocity(s3, env, config, k - 1), get_array(
-                s3, env.bucket, before + root_stem(len(prev_shots.shots), config.fan_in)
-                + ".npy"))
+            before = tree_of(config, env.run_id, k - 1, load_shots(s3, env, k - 1))
+            previous = (current_velocity(s3, env, config, k - 1),
+                        get_array(s3, env.bucket, root_key(before)))
         outputs["model"], history["step"] = update.fwi_update(vp, grad, bounds, previous,
                                                                mask)
     else:

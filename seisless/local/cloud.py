@@ -21,7 +21,9 @@ from typing import Any
 
 from seisless.errors import LocalCloudError, PortInUseError
 from seisless.local import moto_patches
+from seisless.local.batch_executor import Attempt, BatchExecutor, BatchJobRun
 from seisless.local.lambda_executor import Invocation, LambdaExecutor
+from seisless.local.sqs_poller import Mapping, SqsPoller
 from seisless.local.template import REPO_ROOT, STACK_NAME, for_moto, function_specs, synthesize
 from seisless.workflow.models import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE
 
@@ -68,6 +70,8 @@ class LocalCloud:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server: Any = None
         self._executor: LambdaExecutor | None = None
+        self.batch: BatchExecutor | None = None
+        self._poller: SqsPoller | None = None
         self.port = 0
         self.outputs: dict[str, str] = {}
 
@@ -154,11 +158,45 @@ class LocalCloud:
         self._log_path = self._log_dir / "lambda.log"
         self._executor = LambdaExecutor(
             workers=self._workers, repo_root=REPO_ROOT, log_path=self._log_path,
-            base_env={"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
-                      "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-                      "AWS_SECRET_ACCESS_KEY": "testing"})
+            base_env=self._base_env())
         for logical_id, spec in function_specs(template).items():
             moto_patches.register_lambda(physical[logical_id], self._runner(spec.handler))
+        self.batch = BatchExecutor(cores=os.cpu_count() or 2, base_env=self._base_env(),
+                                   repo_root=REPO_ROOT, log_dir=self._log_dir / "batch")
+        moto_patches.register_batch_runner(self._run_batch_job)
+        self._start_pollers()
+
+    def _base_env(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing"}
+
+    def _run_batch_job(self, job: Any) -> None:
+        """Run one moto Batch job (or array child) through the local executor."""
+        last: list[Attempt] = []
+
+        def ended(attempt: Attempt) -> None:
+            last[:] = [attempt]
+            moto_patches.batch_attempt_ended(job, attempt.exit_code, attempt.status_reason,
+                                             attempt.reason)
+
+        ok = self.batch.run(BatchJobRun(**moto_patches.batch_job_view(job)),
+                            on_start=lambda _n: moto_patches.batch_attempt_started(job),
+                            on_attempt=ended)
+        moto_patches.batch_job_ended(job, ok, last[0].status_reason if last else "")
+
+    def _start_pollers(self) -> None:
+        """Serve the stack's SQS event source mappings (see `sqs_poller`)."""
+        sqs, mappings = self.client("sqs"), []
+        for esm in self.client("lambda").list_event_source_mappings()["EventSourceMappings"]:
+            arn = esm["EventSourceArn"]
+            if arn.split(":")[2] != "sqs":
+                continue
+            moto_patches.take_event_source_mappings(arn)
+            url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
+            mappings.append(Mapping.from_api(esm, url))
+        self._poller = SqsPoller(mappings, self.client, REGION, max_threads=self._workers)
+        self._poller.start()
 
     def _runner(self, handler: str) -> moto_patches.LambdaRunner:
         executor = self._executor
@@ -173,7 +211,15 @@ class LocalCloud:
         return run
 
     def stop(self) -> None:
-        """Stop the server and the Lambda workers; safe to call twice."""
+        """Stop the server, the pollers, the Batch jobs and the Lambda workers; safe to
+        call twice."""
+        if self._poller is not None:
+            self._poller.stop()
+            self._poller = None
+        moto_patches.unregister_batch_runner()
+        if self.batch is not None:
+            self.batch.close()
+            self.batch = None
         moto_patches.unregister_lambdas()
         if self._executor is not None:
             self._executor.close()

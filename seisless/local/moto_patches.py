@@ -17,6 +17,21 @@ on (versioning, EventBridge notifications, public access block) through the ordi
 API. (5) moto answers every ranged GET by copying the whole object and slicing it, so
 scanning a 2 GB file with 8 MiB GETs copies a terabyte: `apply()` makes `get_object`
 hand a simple `bytes=a-b` request a reader that copies just the range (`_RangeReader`).
+(6) moto's CloudFormation requires a Batch compute environment's `ServiceRole`, which
+AWS makes optional (the service-linked role), and an upper-case `Type` (CDK writes
+"managed"): `apply()` supplies that role when the template omits it and upper-cases the
+type; moto's Batch resources answer no `Fn::GetAtt`, so they get the `...Arn`
+attributes CloudFormation documents (`_batch_cfn_attribute`). (7) moto's Step Functions
+leaves `_normalise_parameters` /
+`_normalise_response` of the Batch service task as no-ops, so `batch:submitJob.sync`
+fails with `KeyError: 'JobName'`; `apply()` gives the Batch task both methods, mapping
+ASL's PascalCase to botocore's shapes as the engine's origin does. (8) moto's
+docker-free Batch runs nothing: `Job.run` (each job's thread) hands the job to the
+runner registered with `register_batch_runner` (the local Batch executor), and an array
+job's parent is marked FAILED when all children ended and one failed, as AWS does.
+(9) moto invokes an SQS event source's function inside `SendMessage` and deletes all or
+none of the batch; `take_event_source_mappings` hides a queue's mappings from moto so
+the local poller (`seisless.local.sqs_poller`) serves them with real batching.
 Not reproduced: bucket and queue policies (moto skips them and enforces no IAM) and
 lifecycle rules (no time passes in a local run).
 
@@ -56,7 +71,28 @@ _EXPECTED = {
     "moto.s3.responses.S3Response.get_object": ["self"],
     "moto.s3.responses.S3Response._handle_range_header":
         ["self", "request", "response_headers", "response_content"],
+    "moto.batch.models.ComputeEnvironment.create_from_cloudformation_json":
+        ["resource_name", "cloudformation_json", "account_id", "region_name"],
+    "moto.batch.models.Job.run": ["self"],
+    "moto.batch.models.Job._start_attempt": ["self"],
+    "moto.batch.models.Job._mark_stopped": ["self", "success"],
+    "moto.batch.models.Job._get_container_property": ["self", "p", "default"],
+    "moto.batch.models.Job._add_parameters_to_command": ["self", "command"],
+    "moto.batch.models.Job._get_attempt_duration": ["self"],
+    "moto.iam.models.IAMBackend.create_role": ["self", "role_name",
+                                               "assume_role_policy_document", "path"],
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service_batch.StateTaskServiceBatch._build_sync_resolver":
+        ["self", "env", "resource_runtime_part", "normalised_parameters"],
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service.StateTaskService._to_boto_request":
+        ["self", "parameters", "structure_shape"],
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+    "state_task_service.StateTaskService._from_boto_response":
+        ["self", "response", "structure_shape"],
 }
+_BATCH_TASK = ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+               "state_task_service_batch")
 #: FakeKey internals the range reader uses (checked by verify()).
 _FAKE_KEY_ATTRIBUTES = ("_value_buffer", "lock", "size")
 
@@ -133,6 +169,158 @@ def _key_value(self: Any) -> Any:
         return _RangeReader(self)
     return _originals["key_value"].fget(self)
 
+
+# -- Batch ---------------------------------------------------------------------------
+
+#: runner(job) -> None: runs one moto `Job` (see `register_batch_runner`).
+BatchRunner = Callable[[Any], None]
+_batch_runner: dict[str, BatchRunner] = {}
+SERVICE_LINKED_BATCH_ROLE = "AWSServiceRoleForBatch"
+
+
+def register_batch_runner(runner: BatchRunner) -> None:
+    """Run every Batch job submitted from now on with `runner` instead of Docker."""
+    _batch_runner["run"] = runner
+
+
+def unregister_batch_runner() -> None:
+    _batch_runner.clear()
+
+
+def _job_run(self: Any) -> None:
+    runner = _batch_runner.get("run")
+    if runner is None:
+        _originals["job_run"](self)
+        return
+    try:
+        runner(self)
+    finally:
+        _settle_array_parent(self)
+
+
+def _settle_array_parent(child: Any) -> None:
+    """AWS fails an array job when its children have all ended and one failed (moto
+    only ever reports SUCCEEDED, when all did)."""
+    if "index" not in child.array_properties:
+        return
+    parent = child.backend._jobs.get(child.job_id.rsplit(":", 1)[0])
+    children = getattr(parent, "_child_jobs", None) or []
+    if parent is None or not all(c.job_stopped for c in children):
+        return
+    if any(c.status == "FAILED" for c in children):
+        parent.job_stopped_reason = "Array Child Job failed"
+        parent._mark_stopped(success=False)
+
+
+def batch_job_view(job: Any) -> dict[str, Any]:
+    """What the local executor needs of a moto `Job`, in its own words."""
+    definition = job.job_definition
+    command = job._add_parameters_to_command(job._get_container_property("command", []))
+    environment = {e["name"]: e["value"]
+                   for e in job._get_container_property("environment", [])}
+    return {"job_id": job.job_id, "command": list(command), "environment": environment,
+            "vcpus": int(job._get_container_property("vcpus", 1)),
+            "timeout_s": job._get_attempt_duration(),
+            "retry_strategy": dict(definition.retry_strategy or {}),
+            "array_index": job.array_properties.get("index")}
+
+
+def batch_attempt_started(job: Any) -> None:
+    """Job status RUNNING, with a new entry in `attempts`."""
+    import datetime as _dt
+
+    job.job_started_at = _dt.datetime.now()
+    job.status = "RUNNING"
+    job._start_attempt()
+
+
+def batch_attempt_ended(job: Any, exit_code: int | None, status_reason: str,
+                        reason: str) -> None:
+    """Record how the latest attempt ended (AWS's `attempts[].container` fields)."""
+    from moto.core.utils import unix_time_millis
+
+    if job.latest_attempt is not None:
+        job.latest_attempt["container"].update({"exitCode": exit_code, "reason": reason})
+        job.latest_attempt["statusReason"] = status_reason
+        job.latest_attempt["stoppedAt"] = int(unix_time_millis())
+    job.exit_code = exit_code
+
+
+def batch_job_ended(job: Any, success: bool, status_reason: str) -> None:
+    if not success:
+        job.job_stopped_reason = status_reason
+    job._mark_stopped(success=success)
+
+
+def _create_compute_environment(cls: Any, resource_name: str, cloudformation_json: Any,
+                                account_id: str, region_name: str, **kwargs: Any) -> Any:
+    # CloudFormation takes the type in any case (CDK writes "managed"); moto only upper.
+    props = {**cloudformation_json["Properties"]}
+    props["Type"] = str(props.get("Type", "MANAGED")).upper()
+    cloudformation_json = {**cloudformation_json, "Properties": props}
+    if not props.get("ServiceRole"):
+        from moto.iam.exceptions import NotFoundException
+        from moto.iam.models import iam_backends
+
+        iam = iam_backends[account_id]["global"]
+        try:
+            role = iam.get_role(SERVICE_LINKED_BATCH_ROLE)
+        except NotFoundException:  # create it, as AWS does on first use
+            role = iam.create_role(
+                role_name=SERVICE_LINKED_BATCH_ROLE, assume_role_policy_document=json.dumps({
+                    "Version": "2012-10-17", "Statement": [{
+                        "Effect": "Allow", "Action": "sts:AssumeRole",
+                        "Principal": {"Service": "batch.amazonaws.com"}}]}),
+                path="/aws-service-role/batch.amazonaws.com/", permissions_boundary=None,
+                description="service-linked role", tags=[], max_session_duration="3600",
+                linked_service="batch")
+        cloudformation_json = {**cloudformation_json,
+                               "Properties": {**props, "ServiceRole": role.arn}}
+    return _originals["create_compute_environment"].__func__(
+        cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+
+_BATCH_ARN_ATTRIBUTES = {"ComputeEnvironmentArn", "JobQueueArn", "JobDefinitionArn"}
+
+
+def _batch_cfn_attribute(self: Any, attribute_name: str) -> str:
+    from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
+
+    if attribute_name in _BATCH_ARN_ATTRIBUTES:
+        return self.arn
+    raise UnformattedGetAttTemplateException()
+
+
+def _batch_operation(name: str) -> Any:
+    import botocore.session
+
+    pascal = "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+    return botocore.session.get_session().get_service_model("batch").operation_model(pascal)
+
+
+def _batch_normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None,
+                                service_action_name: str | None = None) -> None:
+    operation = _batch_operation(service_action_name or self.resource.api_action)
+    self._to_boto_request(parameters, operation.input_shape)
+
+
+def _batch_normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                              service_action_name: str | None = None) -> None:
+    operation = _batch_operation(service_action_name or self.resource.api_action)
+    self._from_boto_response(response, operation.output_shape)
+
+
+# -- SQS event sources ------------------------------------------------------------------
+
+def take_event_source_mappings(queue_arn: str) -> None:
+    """Stop moto from invoking `queue_arn`'s functions itself (see the module doc)."""
+    from moto.sqs.models import sqs_backends
+
+    _, _, _, region, account, name = queue_arn.split(":")
+    sqs_backends[account][region].get_queue(name).lambda_event_source_mappings = {}
+
+
+# -- Lambda -------------------------------------------------------------------------------
 
 def register_lambda(function_name: str, runner: LambdaRunner) -> None:
     """Run `runner` instead of moto's echo when `function_name` is invoked."""
@@ -272,6 +460,22 @@ def apply() -> None:
     Rule.send_to_targets = _send_to_targets
     StateMachine.create_from_cloudformation_json = classmethod(_create_state_machine)
 
+    import importlib
+
+    from moto.batch.models import ComputeEnvironment, Job, JobDefinition, JobQueue
+
+    batch_task = importlib.import_module(_BATCH_TASK).StateTaskServiceBatch
+    _originals["create_compute_environment"] = \
+        ComputeEnvironment.__dict__["create_from_cloudformation_json"]
+    _originals["job_run"] = Job.run
+    ComputeEnvironment.create_from_cloudformation_json = classmethod(
+        _create_compute_environment)
+    Job.run = _job_run
+    for resource in (ComputeEnvironment, JobQueue, JobDefinition):
+        resource.get_cfn_attribute = _batch_cfn_attribute
+    batch_task._normalise_parameters = _batch_normalise_parameters
+    batch_task._normalise_response = _batch_normalise_response
+
 
 def revert() -> None:
     """Put moto back as it was."""
@@ -288,4 +492,17 @@ def revert() -> None:
     LambdaFunction.invoke = _originals.pop("invoke")
     Rule.send_to_targets = _originals.pop("send_to_targets")
     StateMachine.create_from_cloudformation_json = _originals.pop("create_state_machine")
+    import importlib
+
+    from moto.batch.models import ComputeEnvironment, Job, JobDefinition, JobQueue
+
+    ComputeEnvironment.create_from_cloudformation_json = _originals.pop(
+        "create_compute_environment")
+    Job.run = _originals.pop("job_run")
+    for resource in (ComputeEnvironment, JobQueue, JobDefinition):
+        del resource.get_cfn_attribute
+    batch_task = importlib.import_module(_BATCH_TASK).StateTaskServiceBatch
+    del batch_task._normalise_parameters
+    del batch_task._normalise_response
     _runners.clear()
+    _batch_runner.clear()

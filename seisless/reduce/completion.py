@@ -55,6 +55,7 @@ def root_summary(bucket: str, layout: TreeLayout, root: Sidecar) -> dict[str, An
         "shape": list(root.shape or ()),
         "n_members": len(root.members),
         "tombstones": list(root.tombstones),
+        "n_tombstones": len(root.tombstones),
         "objective": root.objective,
     }
 
@@ -85,3 +86,16 @@ def resume_if_ready(s3: Any, sfn: Any, bucket: str, layout: TreeLayout) -> bool:
             raise
         log.info("task token of %s already used: %s", layout.prefix, err)
     return True
+
+
+def heartbeat(s3: Any, sfn: Any, bucket: str, layout: TreeLayout) -> None:
+    """Tell the waiting workflow that the reduction progresses (an inner node was
+    written), so its HeartbeatSeconds only ends a reduction that has stalled."""
+    callback = read_callback(s3, bucket, layout)
+    if callback is None:
+        return
+    try:
+        sfn.send_task_heartbeat(taskToken=callback.task_token)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") not in _SPENT_TOKEN:
+            raise

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from seisless.errors import ReductionError
 from seisless.messages import CallbackRegistered, NodeWritten, dump_message
 from seisless.reduce.checkpoints import Checkpoint, no_checkpoint
-from seisless.reduce.completion import resume_if_ready, store_callback
+from seisless.reduce.completion import heartbeat, resume_if_ready, store_callback
 from seisless.reduce.sidecar import Sidecar, read_sidecar, write_sidecar
 from seisless.reduce.stream import open_npy, stream_sum
 from seisless.reduce.tree import Node, TreeLayout
@@ -86,6 +86,7 @@ def announce(svc: ReduceServices, bucket: str, layout: TreeLayout, node: Node) -
     if layout.is_root(node):
         resume_if_ready(svc.s3, svc.sfn, bucket, layout)
     else:
+        heartbeat(svc.s3, svc.sfn, bucket, layout)
         message = NodeWritten(bucket=bucket, run_id=layout.run_id,
                               iteration=layout.iteration, level=node.level,
                               index=node.index, tree=layout.tree)

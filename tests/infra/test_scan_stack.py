@@ -71,8 +71,8 @@ def test_no_wildcard_iam_actions(template_json: dict) -> None:
 def test_trigger_role_may_only_start_this_state_machine(template_json: dict) -> None:
     (rule,) = resources(template_json, "AWS::Events::Rule").values()
     (target,) = rule["Properties"]["Targets"]
-    (sm_id,) = resources(template_json, "AWS::StepFunctions::StateMachine")
-    assert target["Arn"] == {"Ref": sm_id}
+    sm_id = target["Arn"]["Ref"]
+    assert sm_id in resources(template_json, "AWS::StepFunctions::StateMachine")
     assert "Arn" in target["DeadLetterConfig"]
     role_id = target["RoleArn"]["Fn::GetAtt"][0]
     granted = [s for p in resources(template_json, "AWS::IAM::Policy").values()
@@ -89,26 +89,34 @@ def test_queues_encrypted(template_json: dict) -> None:
 
 
 def test_asl_inlined_and_references_only_created_resources(template_json: dict) -> None:
-    (sm,) = resources(template_json, "AWS::StepFunctions::StateMachine").values()
-    props = sm["Properties"]
-    assert isinstance(props["DefinitionString"], str), "ASL must be inline, not an S3 asset"
-    definition = json.loads(props["DefinitionString"].replace(
-        '"${DefaultMaxConcurrency}"', "1"))
-    assert definition["StartAt"] == "Plan"
-    placeholders = set(re.findall(r"\$\{(\w+)\}", props["DefinitionString"]))
-    assert placeholders == set(props["DefinitionSubstitutions"])
-    for value in props["DefinitionSubstitutions"].values():
-        if isinstance(value, dict):
-            (logical_id, attr) = value["Fn::GetAtt"]
-            assert template_json["Resources"][logical_id]["Type"] == "AWS::Lambda::Function"
-            assert attr == "Arn"
+    machines = resources(template_json, "AWS::StepFunctions::StateMachine").values()
+    starts = set()
+    for sm in machines:
+        props = sm["Properties"]
+        assert isinstance(props["DefinitionString"], str), "ASL must be inline, not an asset"
+        definition = json.loads(props["DefinitionString"].replace(
+            '"${DefaultMaxConcurrency}"', "1"))
+        starts.add(definition["StartAt"])
+        placeholders = set(re.findall(r"\$\{(\w+)\}", props["DefinitionString"]))
+        assert placeholders == set(props["DefinitionSubstitutions"])
+        for value in props["DefinitionSubstitutions"].values():
+            if isinstance(value, dict) and "Fn::GetAtt" in value:
+                (logical_id, attr) = value["Fn::GetAtt"]
+                assert template_json["Resources"][logical_id]["Type"] in {
+                    "AWS::Lambda::Function", "AWS::S3::Bucket", "AWS::Batch::JobQueue"}
+                assert attr in {"Arn", "JobQueueArn"}
+            elif isinstance(value, dict):
+                assert value["Ref"] in template_json["Resources"]
+    assert starts == {"Plan", "Init"}
 
 
 def test_one_image_three_handlers(template_json: dict) -> None:
     functions = resources(template_json, "AWS::Lambda::Function").values()
     commands = sorted(f["Properties"]["ImageConfig"]["Command"][0] for f in functions)
-    assert commands == ["lambdas.scan.merge.handler", "lambdas.scan.plan.handler",
-                        "lambdas.scan.worker.handler"]
+    assert commands == ["lambdas.imaging.steps.init", "lambdas.imaging.steps.record_failed",
+                        "lambdas.imaging.steps.select_shots",
+                        "lambdas.reducer.handler.lambda_handler", "lambdas.scan.merge.handler",
+                        "lambdas.scan.plan.handler", "lambdas.scan.worker.handler"]
     images = {json.dumps(f["Properties"]["Code"]["ImageUri"]) for f in functions}
     assert len(images) == 1
 

@@ -1,0 +1,1 @@
+"""Handlers of the imaging state machine: Init, SelectShots, RecordFailedShots."""

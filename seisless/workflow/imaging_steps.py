@@ -1,0 +1,253 @@
+"""The Lambda steps of the imaging state machine, as plain functions of AWS clients.
+
+`init_step` validates the execution input and everything it names before anything is
+written, then writes `runs/<id>/config.json`; `select_shots_step` writes an iteration's
+`shots.json`; `record_failed_shots` tombstones the shots whose gradient job failed for
+good, so the reduction still completes and says which shots are missing. Handlers in
+`lambdas/imaging/` only parse their event and call these.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+
+from seisless.errors import ConfigError, SourceError
+from seisless.imaging.config import DataSpec, ModelSpec, RunConfig, ShotList, parse
+from seisless.messages import TreeSpec
+from seisless.reduce import announce_leaf, layout_for, read_sidecar, write_tombstone
+from seisless.reduce.tree import Node
+from seisless.workflow.imaging_models import (
+    RUNS_PREFIX,
+    ImagingInput,
+    IterationPlan,
+    RunState,
+    job_name,
+    parse_imaging_input,
+)
+from seisless.workflow.models import ScanKeys
+
+
+def _read(s3: Any, bucket: str, key: str, what: str, fix: str) -> bytes:
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        raise SourceError(f"{what} s3://{bucket}/{key} cannot be read ({code}); {fix}"
+                          ) from None
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise
+    return True
+
+
+def _put_json(s3: Any, bucket: str, key: str, doc: Any) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, sort_keys=True).encode(),
+                  ContentType="application/json")
+
+
+def config_key(run_id: str) -> str:
+    return f"{RUNS_PREFIX}{run_id}/config.json"
+
+
+def shot_ids(s3: Any, bucket: str, gathers_key: str) -> list[int]:
+    """Field records of every shot gather of a scan, in ascending order."""
+    table = pq.read_table(io.BytesIO(_read(
+        s3, bucket, gathers_key, "the scan's gathers index",
+        "scan the SEG-Y file first (upload it under incoming/)")), columns=["kind", "key"])
+    shots = table.filter(pc.equal(table["kind"], "shot"))["key"].to_pylist()
+    return sorted(int(s) for s in shots)
+
+
+def _check_scan(s3: Any, bucket: str, request: ImagingInput) -> tuple[DataSpec, int]:
+    keys = ScanKeys(request.scan_id)
+    fix = ("check scan_id: it is the folder name under scans/ of a finished scan "
+           "(upload the SEG-Y under incoming/ and wait for its scan to succeed)")
+    summary = json.loads(_read(s3, bucket, keys.summary, f"scan {request.scan_id!r}: its "
+                               "summary", fix))
+    source = str(summary.get("source", ""))
+    if not source.startswith(f"s3://{bucket}/"):
+        raise ConfigError(f"scan {request.scan_id!r} is of {source!r}, not an object of "
+                          f"this bucket ({bucket}); scan the file in this bucket")
+    gathers_key = f"{keys.prefix}gathers.parquet"
+    n_shots = len(shot_ids(s3, bucket, gathers_key))
+    if n_shots == 0:
+        raise ConfigError(f"scan {request.scan_id!r} found no shot gathers (its traces have "
+                          "no field record numbers); imaging needs shot records")
+    per = request.shots.per_iteration
+    if per != "all" and per > n_shots:
+        raise ConfigError(f"shots.per_iteration is {per} but scan {request.scan_id!r} has "
+                          f"{n_shots} shots; use at most {n_shots} or 'all'")
+    return DataSpec(segy_key=source[len(f"s3://{bucket}/"):], gathers_key=gathers_key), n_shots
+
+
+def _check_model(s3: Any, bucket: str, request: ImagingInput) -> None:
+    spec = request.model
+    raw = _read(s3, bucket, spec.key, "the starting model",
+                "upload it (a float32 .npy of vp in km/s) or fix model.key")
+    try:
+        vp = np.load(io.BytesIO(raw), allow_pickle=False)
+    except ValueError as err:
+        raise ConfigError(f"the starting model s3://{bucket}/{spec.key} is not a .npy array "
+                          f"({err}); save it with numpy.save") from None
+    if vp.ndim != len(spec.spacing):
+        raise ConfigError(f"the starting model is {vp.ndim}-D (shape {vp.shape}) but "
+                          f"model.spacing has {len(spec.spacing)} values; give one spacing "
+                          "per axis")
+    if not np.all(np.isfinite(vp)) or vp.min() <= 0:
+        raise ConfigError("the starting model has non-finite or non-positive velocities; "
+                          "vp must be positive km/s everywhere")
+    bounds = request.fwi
+    if bounds is not None and (vp.min() < bounds.vmin or vp.max() > bounds.vmax):
+        raise ConfigError(f"the starting model spans {vp.min():.3f}..{vp.max():.3f} km/s, "
+                          f"outside fwi.vmin..vmax = {bounds.vmin}..{bounds.vmax}; widen the "
+                          "bounds (they are km/s) or fix the model")
+
+
+def run_config(request: ImagingInput, run_id: str, data: DataSpec) -> RunConfig:
+    model = ModelSpec(**request.model.model_dump())
+    return RunConfig(run_id=run_id, objective=request.objective,
+                     iterations=request.iterations, fan_in=request.fan_in, model=model,
+                     data=data, acquisition=request.acquisition, memory=request.memory,
+                     fwi=request.fwi, lsrtm=request.lsrtm, shots=request.shots)
+
+
+def load_run_config(s3: Any, bucket: str, run_id: str) -> RunConfig:
+    key = config_key(run_id)
+    raw = _read(s3, bucket, key, f"run {run_id!r}: its config", "check the run id")
+    return parse(RunConfig, json.loads(raw), f"s3://{bucket}/{key}")
+
+
+def completed_iterations(s3: Any, bucket: str, config: RunConfig) -> int:
+    """How many iterations of the run are done: iteration k is done once the update
+    wrote `iter-<k+1>/history.json` (its last object); an RTM run once its root exists."""
+    done = 0
+    for k in range(config.iterations):
+        if config.objective == "rtm":
+            shots = _shot_list(s3, bucket, config.run_id, k)
+            layout = layout_for(config.run_id, k, len(shots.shots), config.fan_in) \
+                if shots else None
+            finished = layout is not None and read_sidecar(
+                s3, bucket, layout.sidecar_key(layout.root)) is not None
+        else:
+            finished = _exists(s3, bucket, f"{RUNS_PREFIX}{config.run_id}/iter-{k + 1}/"
+                                            "history.json")
+        if not finished:
+            break
+        done = k + 1
+    return done
+
+
+def init_step(s3: Any, bucket: str, data: Any, execution_name: str) -> RunState:
+    """Validate the execution input and what it names; write the run's config.
+
+    Raises `ConfigError` / `SourceError` with the fix in the message; nothing is written
+    unless everything is valid.
+    """
+    request = parse_imaging_input(data)
+    run_id = request.run_id or execution_name[:64]
+    data_spec, _ = _check_scan(s3, bucket, request)
+    _check_model(s3, bucket, request)
+    config = run_config(request, run_id, data_spec)
+    key = config_key(run_id)
+    start = 0
+    if request.resume:
+        stored = load_run_config(s3, bucket, run_id)
+        if stored.model_copy(update={"iterations": config.iterations}) != config:
+            raise ConfigError(f"run {run_id!r} was started with different settings; resume "
+                              f"with the input it was started with (s3://{bucket}/{key}), "
+                              "changing at most 'iterations'")
+        start = completed_iterations(s3, bucket, config)
+    elif _exists(s3, bucket, key):
+        raise ConfigError(f"run {run_id!r} already exists (s3://{bucket}/{key}); choose "
+                          "another run_id, or set \"resume\": true to continue it")
+    _put_json(s3, bucket, key, config.model_dump(mode="json"))
+    return RunState(bucket=bucket, run_id=run_id, objective=config.objective,
+                    iteration=start, iterations=config.iterations,
+                    reduction_timeout_s=request.reduction_timeout_s,
+                    reduction_heartbeat_s=request.reduction_heartbeat_s)
+
+
+def _shot_list(s3: Any, bucket: str, run_id: str, iteration: int) -> ShotList | None:
+    key = f"{RUNS_PREFIX}{run_id}/iter-{iteration}/shots.json"
+    try:
+        raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError:
+        return None
+    return parse(ShotList, json.loads(raw), f"s3://{bucket}/{key}")
+
+
+def choose_shots(all_shots: list[int], config: RunConfig, iteration: int) -> list[int]:
+    """All shots, or a random subset drawn from (seed, iteration): reproducible, so a
+    resumed iteration uses the shots it started with."""
+    per = config.shots.per_iteration
+    if per == "all" or per >= len(all_shots):
+        return list(all_shots)
+    rng = np.random.default_rng([config.shots.seed, iteration])
+    return sorted(int(s) for s in rng.choice(all_shots, size=per, replace=False))
+
+
+def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
+    """Write `iter-<k>/shots.json` (kept if it exists: a resumed iteration) and plan
+    the iteration's array job and reduction tree."""
+    config = load_run_config(s3, state.bucket, state.run_id)
+    k = state.iteration
+    shots = _shot_list(s3, state.bucket, state.run_id, k)
+    if shots is None:
+        chosen = choose_shots(shot_ids(s3, state.bucket, config.data.gathers_key), config, k)
+        shots = ShotList(shots=tuple(chosen))
+        _put_json(s3, state.bucket, f"{RUNS_PREFIX}{state.run_id}/iter-{k}/shots.json",
+                  shots.model_dump(mode="json"))
+    n = len(shots.shots)
+    return IterationPlan(
+        iteration=k, iteration_str=str(k), array_size=n,
+        tree=TreeSpec(n_leaves=n, fan_in=config.fan_in),
+        max_missing=math.floor(config.shots.missing_tolerance * n),
+        gradient_job_name=job_name(state.run_id, "gradient", k),
+        update_job_name=job_name(state.run_id, "update", k))
+
+
+def failure_reason(cause: str | None) -> str:
+    """A readable reason from the cause of a failed `batch:submitJob.sync` (the job's
+    description as JSON on AWS)."""
+    try:
+        job = json.loads(cause or "")
+    except ValueError:
+        return (cause or "the gradient job failed")[:500]
+    reason = job.get("StatusReason") or job.get("statusReason") if isinstance(job, dict) \
+        else None
+    return f"gradient job failed after its retries: {reason or 'see its Batch job log'}"
+
+
+def record_failed_shots(s3: Any, sqs: Any, queue_url: str, state: RunState,
+                        plan: IterationPlan, cause: str | None) -> dict[str, Any]:
+    """After the array job ended with failed children: tombstone every shot without a
+    committed leaf, and announce every leaf (a job may have died between committing
+    its leaf and announcing it; duplicates are harmless). Safe to repeat; a real leaf
+    always wins over a tombstone."""
+    shots = _shot_list(s3, state.bucket, state.run_id, plan.iteration)
+    if shots is None or len(shots.shots) != plan.tree.n_leaves:
+        raise ConfigError(f"iteration {plan.iteration} of run {state.run_id} has no shot "
+                          "list matching its plan; the run's files were changed")
+    layout = layout_for(state.run_id, plan.iteration, plan.tree.n_leaves, plan.tree.fan_in)
+    reason = failure_reason(cause)
+    tombstoned = []
+    for index in range(plan.tree.n_leaves):
+        if read_sidecar(s3, state.bucket, layout.sidecar_key(Node(0, index))) is None:
+            write_tombstone(s3, state.bucket, layout, index, reason)
+            tombstoned.append(shots.shots[index])
+        announce_leaf(sqs, queue_url, state.bucket, layout, index)
+    return {"tombstoned_shots": tombstoned, "reason": reason}

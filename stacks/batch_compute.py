@@ -1,0 +1,149 @@
+"""AWS Batch for the imaging jobs: network, compute environments, queue, job definitions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration, Size
+from aws_cdk import aws_batch as batch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.functions import IMAGE_EXCLUDE, REPO_ROOT
+from stacks.nag import acknowledge
+
+#: Batch retries an attempt whose host went away (Spot reclaim, instance failure): the
+#: status reason then starts with "Host EC2". Anything else is the application failing
+#: (bad input, a bug): retrying cannot help, so the job exits and the shot is tombstoned.
+HOST_GONE = "Host EC2*"
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    """What a deployment may tune through CDK context (see `from_context`)."""
+
+    instance_types: tuple[str, ...] = ("c6i.2xlarge", "c6i.4xlarge", "c7i.2xlarge",
+                                     "m6i.2xlarge")
+    max_vcpus: int = 256
+    gradient_vcpus: int = 4
+    gradient_memory_mib: int = 15_000
+    update_vcpus: int = 2
+    update_memory_mib: int = 7_500
+    attempts: int = 3
+    gradient_timeout_minutes: int = 120
+    update_timeout_minutes: int = 60
+    vpc_id: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    availability_zones: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def from_context(cls, scope: Construct) -> ComputeSettings:
+        """Context keys `seisless:instanceTypes` (list), `seisless:maxVcpus`,
+        `seisless:vpcId` with `seisless:subnetIds` and `seisless:availabilityZones`
+        (an existing VPC's public subnets, given without a lookup so synth stays offline)."""
+        node = scope.node
+        kwargs = {}
+        for key, name, kind in (("instanceTypes", "instance_types", tuple),
+                                ("maxVcpus", "max_vcpus", int), ("vpcId", "vpc_id", str),
+                                ("subnetIds", "subnet_ids", tuple),
+                                ("availabilityZones", "availability_zones", tuple)):
+            value = node.try_get_context(f"seisless:{key}")
+            if value is not None:
+                kwargs[name] = kind(value.split(",") if kind is tuple and isinstance(
+                    value, str) else value)
+        return cls(**kwargs)
+
+
+class BatchCompute(Construct):
+    """Spot first (SPOT_PRICE_CAPACITY_OPTIMIZED), on-demand second, one job queue, and
+    the gradient and update job definitions built from `containers/`.
+
+    The VPC has public subnets only (no NAT gateway to pay for): instances get public IPs
+    and reach S3, SQS and ECR directly; their security group allows no inbound traffic.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
+                 reduce_queue_url: str, settings: ComputeSettings) -> None:
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        self.vpc = self._vpc(settings)
+        self.security_group = ec2.SecurityGroup(
+            self, "Instances", vpc=self.vpc, allow_all_outbound=True,
+            description="seisless Batch instances: no inbound traffic")
+        subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC) \
+            if settings.vpc_id is None else ec2.SubnetSelection(
+                subnets=self.vpc.public_subnets)
+        common = dict(vpc=self.vpc, vpc_subnets=subnets, security_groups=[self.security_group],
+                      instance_types=[ec2.InstanceType(t) for t in settings.instance_types],
+                      use_optimal_instance_classes=False, maxv_cpus=settings.max_vcpus,
+                      minv_cpus=0)
+        self.spot = batch.ManagedEc2EcsComputeEnvironment(
+            self, "Spot", spot=True,
+            allocation_strategy=batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED,
+            **common)
+        self.on_demand = batch.ManagedEc2EcsComputeEnvironment(
+            self, "OnDemand", spot=False,
+            allocation_strategy=batch.AllocationStrategy.BEST_FIT_PROGRESSIVE, **common)
+        self.queue = batch.JobQueue(self, "Queue", compute_environments=[
+            batch.OrderedComputeEnvironment(compute_environment=self.spot, order=1),
+            batch.OrderedComputeEnvironment(compute_environment=self.on_demand, order=2)])
+        self.job_role = iam.Role(self, "JobRole",
+                                 assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
+        env = {"SEISLESS_BUCKET": bucket.bucket_name, "REDUCE_QUEUE_URL": reduce_queue_url}
+        self.gradient = self._job_definition(
+            "Gradient", "containers/gradient/Dockerfile", "containers.gradient.entrypoint",
+            vcpus=settings.gradient_vcpus, memory_mib=settings.gradient_memory_mib,
+            timeout=Duration.minutes(settings.gradient_timeout_minutes), env=env)
+        self.update = self._job_definition(
+            "Update", "containers/update/Dockerfile", "containers.update.entrypoint",
+            vcpus=settings.update_vcpus, memory_mib=settings.update_memory_mib,
+            timeout=Duration.minutes(settings.update_timeout_minutes), env=env)
+        self._acknowledge()
+
+    def _vpc(self, settings: ComputeSettings) -> ec2.IVpc:
+        if settings.vpc_id is not None:
+            return ec2.Vpc.from_vpc_attributes(
+                self, "Vpc", vpc_id=settings.vpc_id,
+                availability_zones=list(settings.availability_zones),
+                public_subnet_ids=list(settings.subnet_ids))
+        vpc = ec2.Vpc(self, "Vpc", max_azs=3, nat_gateways=0, subnet_configuration=[
+            ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC)])
+        vpc.add_flow_log("FlowLog", traffic_type=ec2.FlowLogTrafficType.REJECT)
+        return vpc
+
+    def _job_definition(self, name: str, dockerfile: str, module: str, *, vcpus: int,
+                        memory_mib: int, timeout: Duration, env: dict[str, str],
+                        ) -> batch.EcsJobDefinition:
+        image = ecr_assets.DockerImageAsset(self, f"{name}Image", directory=str(REPO_ROOT),
+                                            file=dockerfile, exclude=IMAGE_EXCLUDE)
+        container = batch.EcsEc2ContainerDefinition(
+            self, f"{name}Container", image=ecs.ContainerImage.from_docker_image_asset(image),
+            cpu=vcpus, memory=Size.mebibytes(memory_mib),
+            command=["python", "-m", module], environment=env, job_role=self.job_role)
+        acknowledge(container, {
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "Pulling the image needs "
+                "ecr:GetAuthorizationToken, which accepts no resource but *.",
+            "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
+            "<AWS::AccountId>:log-group:/aws/batch/job:*]": "The execution role writes the "
+                "job's log streams in Batch's own log group.",
+        })
+        return batch.EcsJobDefinition(
+            self, name, container=container, timeout=timeout, propagate_tags=True,
+            retry_attempts=self.settings.attempts,
+            retry_strategies=[
+                batch.RetryStrategy.of(batch.Action.RETRY,
+                                       batch.Reason.custom(on_status_reason=HOST_GONE)),
+                batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_reason="*")),
+            ])
+
+    def _acknowledge(self) -> None:
+        for env in (self.spot, self.on_demand):
+            acknowledge(env, {
+                "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
+                "service-role/AmazonEC2ContainerServiceforEC2Role]": "AWS Batch's instance "
+                "role needs the managed ECS-for-EC2 policy (ECS agent registration).",
+            })

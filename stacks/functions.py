@@ -1,0 +1,49 @@
+"""Container-image Lambda functions of seisless: one image, one handler per `cmd`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = "lambdas/Dockerfile"
+# What the images need is pyproject.toml, README.md, seisless/, lambdas/ and containers/;
+# everything else stays out of the asset hash (or every synth would hash the virtual
+# environment).
+IMAGE_EXCLUDE = [
+    ".venv", "venv", "cdk.out", ".git", "**/__pycache__", "**/*.pyc", ".pytest_cache",
+    ".ruff_cache", ".mypy_cache", ".hypothesis", "node_modules", "tests", "bench", "data",
+    "shared", "**/*.sgy", "**/*.segy", "**/*.SGY", "**/*.SEGY", "*.egg-info", "build", "dist",
+    "demo-output",
+]
+
+
+def docker_function(scope: Construct, name: str, cmd: str, *, memory_mb: int,
+                    timeout: Duration, log_retention: logs.RetentionDays,
+                    removal_policy: RemovalPolicy,
+                    environment: dict[str, str] | None = None) -> lambda_.DockerImageFunction:
+    """A function running handler `cmd` of the shared Lambda image, with its own role
+    (allowed only to write its own log group: callers add what else it does) and log
+    group."""
+    log_group = logs.LogGroup(scope, f"{name}Logs", retention=log_retention,
+                              removal_policy=removal_policy)
+    role = iam.Role(scope, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    role.add_to_policy(iam.PolicyStatement(
+        actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+        resources=[log_group.log_group_arn]))
+    return lambda_.DockerImageFunction(
+        scope, name,
+        code=lambda_.DockerImageCode.from_image_asset(
+            str(REPO_ROOT), file=DOCKERFILE, cmd=[cmd], exclude=IMAGE_EXCLUDE),
+        memory_size=memory_mb,
+        timeout=timeout,
+        role=role,
+        log_group=log_group,
+        tracing=lambda_.Tracing.DISABLED,
+        environment={"POWERTOOLS_LOG_LEVEL": "INFO", **(environment or {})},
+    )

@@ -1,0 +1,133 @@
+"""The imaging state machine run in the local cloud on a tiny model (61 x 41 cells,
+three shots of 11 receivers, 400 ms): Init -> SelectShots -> Batch array of gradient
+jobs (local processes) -> SQS -> reducer Lambda -> task token -> update job."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from seisless.errors import WorkflowFailedError
+from seisless.imaging import Model, Shot, forward, solver
+from seisless.imaging.jobs import array_bytes
+from seisless.imaging.segy_shot import read_shot, shot_ranges
+from seisless.local.commands import scan_via_workflow
+from seisless.local.imaging_commands import run_imaging
+from tests.imaging.conftest import layered
+from tests.imaging.test_jobs import NREC, NX, NZ, _segy
+
+SOURCES = [100.0, 300.0, 500.0]
+MODEL = {"key": "models/start.npy", "spacing": [10.0, 10.0], "nbl": 20, "space_order": 4}
+
+
+@pytest.fixture(scope="module")
+def survey(cloud, tmp_path_factory):
+    """A three-shot line over a two-layer model, scanned by the workflow; its scan id."""
+    true = Model(layered(), (10.0, 10.0), nbl=20, space_order=4)
+    rec = np.stack([60.0 * np.arange(NREC), np.zeros(NREC)], axis=1)
+    data = [forward(true, Shot((sx, 0.0), rec, 400.0, 4.0, 0.015)) for sx in SOURCES]
+    path = tmp_path_factory.mktemp("imaging") / "line.sgy"
+    path.write_bytes(_segy(data, SOURCES))
+    scan_via_workflow(path, path.parent / "scan", cloud=cloud, key="incoming/imaging-line.sgy",
+                      say=lambda _: None)
+    s3 = cloud.client("s3")
+    s3.put_object(Bucket=cloud.bucket, Key=MODEL["key"], Body=array_bytes(np.full((NX, NZ), 1.5)))
+    summaries = [o["Key"] for o in s3.list_objects_v2(Bucket=cloud.bucket, Prefix="scans/")
+                 ["Contents"] if o["Key"].endswith("summary.json")]
+    scan_id = next(k.split("/")[1] for k in summaries if k.split("/")[1].startswith(
+        "imaging-line"))
+    return path, scan_id
+
+
+def _run(cloud, tmp_path: Path, data: dict) -> dict:
+    spec = tmp_path / "input.json"
+    spec.write_text(json.dumps(data))
+    return run_imaging(spec, tmp_path / "out", cloud=cloud, say=lambda _: None,
+                       timeout_s=300)
+
+
+def _fwi(scan_id: str, run_id: str, **extra) -> dict:
+    return {"scan_id": scan_id, "objective": "fwi", "iterations": 2, "model": MODEL,
+            "acquisition": {"f0": 0.015}, "fwi": {"vmin": 1.4, "vmax": 2.5, "max_dv": 0.05},
+            "fan_in": 2, "run_id": run_id, **extra}
+
+
+def test_fwi_two_iterations_with_a_spot_reclaim(cloud, survey, tmp_path) -> None:
+    path, scan_id = survey
+    cloud.batch.reclaim(1)  # shot 1's first attempt dies as a Spot reclaim would
+    result = _run(cloud, tmp_path, _fwi(scan_id, "fwi-test"))
+    objective = result["objective"]
+    assert len(objective) == 2 and objective[1] < objective[0]
+    assert result["tombstones"] == {}
+    s3, batch = cloud.client("s3"), cloud.client("batch")
+    # The reclaimed child was retried by the job definition's strategy (Host EC2*).
+    queue = batch.describe_job_queues()["jobQueues"][0]["jobQueueArn"]
+    parents = batch.list_jobs(jobQueue=queue, jobStatus="SUCCEEDED")["jobSummaryList"]
+    parent = next(j for j in parents if j["jobName"] == "fwi-test-gradient-0")
+    child = batch.describe_jobs(jobs=[f"{parent['jobId']}:1"])["jobs"][0]
+    reasons = [a.get("statusReason", "") for a in child["attempts"]]
+    assert len(reasons) == 2 and reasons[0].startswith("Host EC2")
+    # The reduced gradient of iteration 0 is the in-process one of the same shots.
+    gathers = pq.read_table(path.parent / "scan" / "gathers.parquet")
+    model = Model(np.full((NX, NZ), 1.5, np.float32), (10.0, 10.0), nbl=20, space_order=4)
+    shots = json.loads(s3.get_object(Bucket=cloud.bucket,
+                                     Key="runs/fwi-test/iter-0/shots.json")["Body"].read())
+    grads = []
+    for record in shots["shots"]:
+        shot = read_shot(str(path), shot_ranges(gathers, record), f0=0.015, field_record=record)
+        grads.append(solver.gradient(model, shot, "fwi")[1].astype(np.float32))
+    expected = (grads[0] + grads[1]) + grads[2]  # the fan-in-2 tree's order
+    root = np.load(io.BytesIO(s3.get_object(Bucket=cloud.bucket,
+                                            Key="runs/fwi-test/iter-0/l2-0.npy")["Body"].read()))
+    # float32 solves in another process (thread count, compiler flags): equal to 0.2 %
+    np.testing.assert_allclose(root, expected, rtol=0, atol=2e-3 * np.abs(expected).max())
+
+
+def test_a_shot_failing_for_good_is_tombstoned_and_reported(cloud, survey, tmp_path) -> None:
+    _, scan_id = survey
+    s3 = cloud.client("s3")
+    broken = f"{scan_id}-broken"
+    for name in ("summary.json",):
+        s3.copy_object(Bucket=cloud.bucket, Key=f"scans/{broken}/{name}",
+                       CopySource={"Bucket": cloud.bucket, "Key": f"scans/{scan_id}/{name}"})
+    gathers = pq.read_table(io.BytesIO(s3.get_object(
+        Bucket=cloud.bucket, Key=f"scans/{scan_id}/gathers.parquet")["Body"].read())).to_pylist()
+    first = next(g for g in gathers if g["kind"] == "shot" and g["key"] == 100)
+    first["byte_ranges"] = [{"start": r["start"] + 4, "stop": r["stop"] + 4}
+                            for r in first["byte_ranges"]]  # not on a trace boundary
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(gathers), buf)
+    s3.put_object(Bucket=cloud.bucket, Key=f"scans/{broken}/gathers.parquet",
+                  Body=buf.getvalue())
+    base = {"scan_id": broken, "objective": "rtm", "iterations": 1, "model": MODEL,
+            "acquisition": {"f0": 0.015}, "fan_in": 2}
+    result = _run(cloud, tmp_path, {**base, "run_id": "rtm-tolerant",
+                                    "shots": {"missing_tolerance": 0.4}})
+    [(key, reason)] = result["tombstones"].items()
+    assert key.endswith("iter-0/leaf-0.json") and "gradient job failed" in reason
+    with pytest.raises(WorkflowFailedError) as failed:
+        _run(cloud, tmp_path, {**base, "run_id": "rtm-strict"})
+    assert failed.value.error == "TooManyMissingShots"
+    assert "1 shots of iteration 0 failed for good" in failed.value.cause
+
+
+@pytest.mark.parametrize(("change", "error", "says"), [
+    ({"scan_id": "no-such-scan"}, "SourceError", "check scan_id"),
+    ({"model": {**MODEL, "key": "models/missing.npy"}}, "SourceError", "fix model.key"),
+    ({"fwi": None}, "ConfigError", "needs an 'fwi' section"),
+    ({"shots": {"per_iteration": 99}}, "ConfigError", "use at most 3"),
+])
+def test_invalid_inputs_fail_with_a_readable_cause(cloud, survey, tmp_path, change, error,
+                                                   says) -> None:
+    _, scan_id = survey
+    data = {k: v for k, v in {**_fwi(scan_id, f"bad-{says.split()[0]}"), **change}.items()
+            if v is not None}
+    with pytest.raises(WorkflowFailedError) as failed:
+        _run(cloud, tmp_path, data)
+    assert failed.value.error == error and says in failed.value.cause
