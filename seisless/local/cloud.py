@@ -69,6 +69,7 @@ class LocalCloud:
         self._log_dir = log_dir
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server: Any = None
+        self._patched = False
         self._executor: LambdaExecutor | None = None
         self.batch: BatchExecutor | None = None
         self._poller: SqsPoller | None = None
@@ -119,6 +120,7 @@ class LocalCloud:
 
     def _start_server(self) -> None:
         moto_patches.apply()
+        self._patched = True
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -227,6 +229,9 @@ class LocalCloud:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._patched:
+            moto_patches.revert()
+            self._patched = False
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

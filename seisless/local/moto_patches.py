@@ -438,8 +438,13 @@ def complete_buckets(template: dict[str, Any], physical_ids: dict[str, str], s3:
                 Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
 
 
+_users = 0  # apply() calls not yet matched by revert(): a running cloud and a test may nest
+
+
 def apply() -> None:
-    """Install the adaptations (idempotent)."""
+    """Install the adaptations; nested calls only count (each needs its `revert()`)."""
+    global _users
+    _users += 1
     if _originals:
         return
     verify()
@@ -478,8 +483,10 @@ def apply() -> None:
 
 
 def revert() -> None:
-    """Put moto back as it was."""
-    if not _originals:
+    """Put moto back as it was once the last `apply()` is matched."""
+    global _users
+    _users = max(0, _users - 1)
+    if _users or not _originals:
         return
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule

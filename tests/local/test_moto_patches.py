@@ -25,10 +25,10 @@ def test_apply_and_revert_restore_moto() -> None:
 
     before = (LambdaFunction.invoke, Rule.send_to_targets,
               StateMachine.__dict__["create_from_cloudformation_json"])
-    moto_patches.apply()
+    moto_patches.apply()  # nests with a local cloud this session may be running
     try:
-        assert LambdaFunction.invoke is not before[0]
-        assert Rule.send_to_targets is not before[1]
+        assert LambdaFunction.invoke is moto_patches._invoke
+        assert Rule.send_to_targets is moto_patches._send_to_targets
     finally:
         moto_patches.revert()
     assert (LambdaFunction.invoke, Rule.send_to_targets,
