@@ -438,13 +438,13 @@ def complete_buckets(template: dict[str, Any], physical_ids: dict[str, str], s3:
                 Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
 
 
-_users = 0  # apply() calls not yet matched by revert(): a running cloud and a test may nest
+#: apply() calls not yet matched by revert(): a running cloud and a test may nest
+_users = {"count": 0}
 
 
 def apply() -> None:
     """Install the adaptations; nested calls only count (each needs its `revert()`)."""
-    global _users
-    _users += 1
+    _users["count"] += 1
     if _originals:
         return
     verify()
@@ -484,9 +484,8 @@ def apply() -> None:
 
 def revert() -> None:
     """Put moto back as it was once the last `apply()` is matched."""
-    global _users
-    _users = max(0, _users - 1)
-    if _users or not _originals:
+    _users["count"] = max(0, _users["count"] - 1)
+    if _users["count"] or not _originals:
         return
     from moto.awslambda.models import LambdaFunction
     from moto.events.models import Rule
