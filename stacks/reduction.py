@@ -45,7 +45,10 @@ class Reduction(Construct):
             self, "Reducer", "lambdas.reducer.handler.lambda_handler", memory_mb=1024,
             timeout=REDUCER_TIMEOUT, log_retention=log_retention,
             removal_policy=removal_policy,
-            environment={"REDUCE_QUEUE_URL": self.queue.queue_url})
+            # glibc's dynamic mmap threshold moves the reducer's chunk buffers onto a
+            # fragmenting heap; a fixed threshold keeps peak memory flat (bench/RESULTS.md).
+            environment={"REDUCE_QUEUE_URL": self.queue.queue_url,
+                         "MALLOC_MMAP_THRESHOLD_": "1048576"})
         role = self.function.role
         role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],

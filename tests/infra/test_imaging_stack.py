@@ -1,0 +1,118 @@
+"""Invariants of the imaging workflow's infrastructure (asserted, not counted)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tests.infra.conftest import resources
+
+
+def _lambda_timeouts(template_json: dict) -> dict[str, int]:
+    return {name: r["Properties"].get("Timeout", 3)
+            for name, r in resources(template_json, "AWS::Lambda::Function").items()}
+
+
+def test_every_work_queue_has_a_dead_letter_queue(template_json: dict) -> None:
+    queues = resources(template_json, "AWS::SQS::Queue")
+    dead_letter = {q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+                   for q in queues.values() if "RedrivePolicy" in q["Properties"]}
+    targets = json.dumps(template_json)
+    for name, queue in queues.items():
+        if name in dead_letter:
+            continue
+        consumed = f'"EventSourceArn": {{"Fn::GetAtt": ["{name}"' in targets
+        if consumed:
+            assert "RedrivePolicy" in queue["Properties"], name
+
+
+def test_reducer_event_source_batches_and_reports_item_failures(template_json: dict) -> None:
+    timeouts = _lambda_timeouts(template_json)
+    queues = resources(template_json, "AWS::SQS::Queue")
+    mappings = resources(template_json, "AWS::Lambda::EventSourceMapping")
+    assert mappings
+    for mapping in mappings.values():
+        props = mapping["Properties"]
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert 1 < props["BatchSize"] <= 10
+        assert props["MaximumBatchingWindowInSeconds"] > 0
+        assert props["ScalingConfig"]["MaximumConcurrency"] >= 2
+        queue = queues[props["EventSourceArn"]["Fn::GetAtt"][0]]["Properties"]
+        timeout = timeouts[props["FunctionName"]["Ref"]]
+        assert queue["VisibilityTimeout"] >= 6 * timeout
+        assert queue["RedrivePolicy"]["maxReceiveCount"] >= 3
+
+
+def test_batch_jobs_retry_spot_reclaims_only_and_time_out(template_json: dict) -> None:
+    definitions = resources(template_json, "AWS::Batch::JobDefinition")
+    assert len(definitions) == 2
+    for name, definition in definitions.items():
+        props = definition["Properties"]
+        strategy = props["RetryStrategy"]
+        assert strategy["Attempts"] >= 2, name
+        first, *rest = strategy["EvaluateOnExit"]
+        assert first == {"Action": "RETRY", "OnStatusReason": "Host EC2*"}, name
+        assert rest and rest[-1]["Action"] == "EXIT", name
+        assert props["Timeout"]["AttemptDurationSeconds"] > 0, name
+
+
+def test_spot_first_on_demand_second(template_json: dict) -> None:
+    environments = resources(template_json, "AWS::Batch::ComputeEnvironment")
+    (queue,) = resources(template_json, "AWS::Batch::JobQueue").values()
+    order = sorted(queue["Properties"]["ComputeEnvironmentOrder"], key=lambda o: o["Order"])
+    kinds = [environments[o["ComputeEnvironment"]["Fn::GetAtt"][0]]["Properties"]
+             ["ComputeResources"] for o in order]
+    assert [k["Type"] for k in kinds] == ["SPOT", "EC2"]
+    assert kinds[0]["AllocationStrategy"] == "SPOT_PRICE_CAPACITY_OPTIMIZED"
+    assert all(k["MinvCpus"] == 0 for k in kinds)
+
+
+def test_vpc_without_nat_cost(template_json: dict) -> None:
+    assert not resources(template_json, "AWS::EC2::NatGateway")
+    assert resources(template_json, "AWS::EC2::FlowLog")
+
+
+def _imaging_definition(template_json: dict) -> tuple[dict[str, Any], dict[str, Any]]:
+    machines = resources(template_json, "AWS::StepFunctions::StateMachine")
+    (props,) = [m["Properties"] for m in machines.values()
+                if "imaging" in json.dumps(m["Properties"]["StateMachineName"])]
+    return json.loads(props["DefinitionString"]), props.get("DefinitionSubstitutions", {})
+
+
+def test_imaging_state_machine_waits_with_timeouts_never_forever(template_json: dict) -> None:
+    definition, _ = _imaging_definition(template_json)
+    states = json.dumps(definition)
+    assert "arn:aws:states:::batch:submitJob.sync" in states
+    waits = [s for s in _all_states(definition).values()
+             if s.get("Resource", "").endswith(".waitForTaskToken")]
+    assert waits
+    for state in waits:
+        assert "TimeoutSeconds" in state or "TimeoutSecondsPath" in state
+        assert "HeartbeatSeconds" in state or "HeartbeatSecondsPath" in state
+        assert any(c["ErrorEquals"] for c in state.get("Catch", []))
+
+
+def test_imaging_placeholders_are_all_substituted(template_json: dict) -> None:
+    definition, substitutions = _imaging_definition(template_json)
+    used = set(re.findall(r"\$\{(\w+)\}", json.dumps(definition)))
+    assert used <= set(substitutions)
+
+
+def test_reducer_sets_a_fixed_mmap_threshold(template_json: dict) -> None:
+    functions = resources(template_json, "AWS::Lambda::Function")
+    (reducer,) = [f for f in functions.values()
+                  if "lambdas.reducer" in json.dumps(f["Properties"].get("ImageConfig", {}))]
+    assert reducer["Properties"]["Environment"]["Variables"]["MALLOC_MMAP_THRESHOLD_"]
+
+
+def _all_states(definition: dict[str, Any]) -> dict[str, Any]:
+    found = {}
+    for name, state in definition.get("States", {}).items():
+        found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(_all_states(branch))
+        for key in ("Iterator", "ItemProcessor"):
+            if key in state:
+                found.update(_all_states(state[key]))
+    return found
