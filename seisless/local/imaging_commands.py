@@ -158,7 +158,7 @@ def run_imaging(input_path: str | Path, out_dir: str | Path, *, engine: str = "l
     else:
         raise ConfigError(f"engine must be local or aws, got {engine!r}")
     name = str(data.get("run_id") or f"run-{uuid.uuid4().hex[:12]}")
-    if resume:
+    if data.get("resume"):  # from --resume or the input: execution names are unique
         name = f"{name}-resume-{uuid.uuid4().hex[:6]}"
     data.setdefault("run_id", name)
     arn = sfn.start_execution(stateMachineArn=sm_arn, name=name,

@@ -131,3 +131,22 @@ def test_invalid_inputs_fail_with_a_readable_cause(cloud, survey, tmp_path, chan
     with pytest.raises(WorkflowFailedError) as failed:
         _run(cloud, tmp_path, data)
     assert failed.value.error == error and says in failed.value.cause
+
+
+def test_resume_continues_from_the_last_completed_iteration(cloud, survey, tmp_path) -> None:
+    _, scan_id = survey
+    s3 = cloud.client("s3")
+    first = _run(cloud, tmp_path, _fwi(scan_id, "fwi-resume", iterations=1))
+    assert len(first["objective"]) == 1
+    done = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(
+        Bucket=cloud.bucket, Prefix="runs/fwi-resume/iter-0/")["Contents"]}
+    resumed = _run(cloud, tmp_path, {**_fwi(scan_id, "fwi-resume", iterations=2),
+                                     "resume": True})
+    assert resumed["objective"][0] == first["objective"][0]
+    assert len(resumed["objective"]) == 2
+    again = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(
+        Bucket=cloud.bucket, Prefix="runs/fwi-resume/iter-0/")["Contents"]}
+    assert {k: again[k] for k in done} == done  # iteration 0 was not recomputed
+    assert any(k.startswith("runs/fwi-resume/iter-1/leaf-") for k in [
+        o["Key"] for o in s3.list_objects_v2(Bucket=cloud.bucket,
+                                             Prefix="runs/fwi-resume/iter-1/")["Contents"]])
