@@ -30,7 +30,7 @@ os.environ.setdefault("DEVITO_LOGGING", "WARNING")
 import numpy as np
 import pyarrow.parquet as pq
 
-from seisless.demo import Line, fwi_input, make_line, upload_line
+from seisless.demo import ITERATIONS, Line, fwi_input, make_line, upload_line
 from seisless.imaging import gradient, update
 from seisless.imaging.jobs import get_json
 from seisless.imaging.segy_shot import read_shot, shot_ranges
@@ -170,12 +170,9 @@ def main() -> None:
     from seisless.local import LocalCloud
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iterations", type=int, default=None,
-                        help="default: the demo's")
-    args = parser.parse_args()
-    from seisless.demo import ITERATIONS
-
-    iterations = args.iterations or ITERATIONS
+    parser.add_argument("--iterations", type=int, default=ITERATIONS,
+                        help="FWI iterations (default: the demo's)")
+    iterations = parser.parse_args().iterations
     with tempfile.TemporaryDirectory(prefix="seisless-imaging-bench-") as tmp:
         out = Path(tmp)
         line = make_line(out / "line")
