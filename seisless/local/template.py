@@ -41,8 +41,11 @@ def _synthesize_text(stack_name: str) -> str:
     if not (REPO_ROOT / "app.py").is_file():
         raise LocalCloudError(f"the CDK app is not next to the seisless package ({REPO_ROOT}); "
                               "the local cloud runs from a source checkout of seisless")
-    for warning in ("DEPRECATED", "END_OF_LIFE"):  # jsii's banner about Node 20
-        os.environ.setdefault(f"JSII_SILENCE_WARNING_{warning}_NODE_VERSION", "1")
+    # jsii's banners about an old Node: the end-of-life one takes the major versions to
+    # silence ("20"), the deprecation one any value.
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION",
+                          "18,19,20,21,22,23")
     import sys
 
     if str(REPO_ROOT) not in sys.path:
