@@ -12,7 +12,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "pip>=23,<=26.2"
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
