@@ -8,6 +8,7 @@ fresh memory is slow and a scan must keep memory bounded whatever the file size.
 from __future__ import annotations
 
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -63,13 +64,21 @@ class LocalFileSource:
             raise SourceError(f"{self.name}: is a directory, not a SEG-Y file") from None
         except PermissionError:
             raise SourceError(f"{self.name}: permission denied") from None
-        self.size = os.fstat(self._fd).st_size
+        status = os.fstat(self._fd)
+        if not stat.S_ISREG(status.st_mode):
+            os.close(self._fd)
+            raise SourceError(f"{self.name}: not a regular file; give the path of a SEG-Y file")
+        self.size = status.st_size
 
     def readinto(self, offset: int, buffer: memoryview) -> None:
         _check_range(self, offset, len(buffer))
         done = 0
         while done < len(buffer):
-            n = os.preadv(self._fd, [buffer[done:]], offset + done)
+            try:
+                n = os.preadv(self._fd, [buffer[done:]], offset + done)
+            except OSError as err:
+                raise SourceError(f"{self.name}: read at byte {offset + done} failed "
+                                  f"({err.strerror})") from None
             if n == 0:
                 raise SourceError(f"{self.name}: file shrank while reading at {offset + done}")
             done += n

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -47,3 +48,12 @@ def test_format_override_and_bad_code(tmp_path: Path, segy_data: Path) -> None:
     assert bad.returncode == 2
     assert "HeaderValueError" in bad.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_a_directory_or_random_bytes_is_a_clear_error(tmp_path: Path) -> None:
+    noise = tmp_path / "noise.sgy"
+    noise.write_bytes(np.random.default_rng(0).bytes(50_000))
+    for source, code in ((tmp_path, "SourceError"), (noise, "HeaderValueError")):
+        result = _run("scan", str(source), "--out", str(tmp_path / "out"))
+        assert result.returncode == 2, result.stderr
+        assert code in result.stderr and "Traceback" not in result.stderr
