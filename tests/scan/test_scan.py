@@ -188,3 +188,24 @@ def test_s3_source_gives_the_same_rows(tmp_path: Path, aws_credentials: None) ->
 def test_plan_fails_fast_on_misaligned_traces(segy_data: Path) -> None:
     with open_source(segy_data / "long.sgy") as source, pytest.raises(SeislessError):
         plan_scan(source)
+
+
+@mock_aws
+def test_prefetching_s3_blocks_give_the_same_rows(tmp_path: Path, aws_credentials: None) -> None:
+    """Many small blocks through S3's double-buffered prefetch, against the local file."""
+    from seisless.scan import scan_range
+    from seisless.segy import S3Source
+
+    path = tmp_path / "known.sgy"
+    known_survey(path)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="data")
+    s3.upload_file(str(path), "data", "known.sgy")
+    with open_source(path) as local:
+        plan = plan_scan(local, ScanOptions(n_ranges=1))
+        expected = scan_range(local, plan.layout, plan.ranges[0])
+    with S3Source("s3://data/known.sgy", s3) as remote:
+        assert remote.prefetch
+        rows = scan_range(remote, plan.layout, plan.ranges[0],
+                          block_bytes=3 * plan.layout.trace_length + 1)
+    assert rows.equals(expected)
