@@ -8,7 +8,6 @@ no per-trace Python work however many traces a block holds.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,38 +131,20 @@ def trace_range_bytes(layout: Layout, first_trace: int, n_traces: int) -> tuple[
 
 def iter_raw_blocks(source: ByteSource, layout: Layout, first_trace: int, n_traces: int,
                     block_bytes: int = BLOCK_BYTES) -> Iterator[RawBlock]:
-    """Read traces in blocks of at most `block_bytes`, reusing buffers.
+    """Read traces in blocks of at most `block_bytes`, reusing one buffer.
 
-    Each yielded block is only valid until the next one is read. Sources that wait on
-    a network (`source.prefetch` true: S3) read the next block in a background thread
-    into a second buffer while the caller works on the current one.
+    Each yielded block is only valid until the next one is read.
     """
     trace_range_bytes(layout, first_trace, n_traces)
     per_block = max(1, block_bytes // layout.trace_length)
-    size = min(per_block, max(n_traces, 1)) * layout.trace_length
-    spans = [(t, min(per_block, first_trace + n_traces - t))
-             for t in range(first_trace, first_trace + n_traces, per_block)]
-    if not getattr(source, "prefetch", False) or len(spans) < 2:
-        buffer = np.empty(size, np.uint8)
-        for trace, count in spans:
-            source.readinto(layout.trace_offset(trace),
-                            memoryview(buffer)[:count * layout.trace_length])
-            yield RawBlock(layout, trace, count, buffer)
-        return
-    buffers = (np.empty(size, np.uint8), np.empty(size, np.uint8))
-
-    def read(i: int) -> None:
-        trace, count = spans[i]
-        source.readinto(layout.trace_offset(trace),
-                        memoryview(buffers[i % 2])[:count * layout.trace_length])
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
-        pending = pool.submit(read, 0)
-        for i, (trace, count) in enumerate(spans):
-            pending.result()
-            if i + 1 < len(spans):
-                pending = pool.submit(read, i + 1)
-            yield RawBlock(layout, trace, count, buffers[i % 2])
+    buffer = np.empty(min(per_block, max(n_traces, 1)) * layout.trace_length, np.uint8)
+    view = memoryview(buffer)
+    trace, end = first_trace, first_trace + n_traces
+    while trace < end:
+        count = min(per_block, end - trace)
+        source.readinto(layout.trace_offset(trace), view[:count * layout.trace_length])
+        yield RawBlock(layout, trace, count, buffer)
+        trace += count
 
 
 def read_traces(source: ByteSource, layout: Layout, first_trace: int = 0,

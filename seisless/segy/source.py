@@ -141,9 +141,6 @@ class S3Source:
     mixing bytes of two objects.
     """
 
-    #: readers should fetch the next block while they decode this one (network-bound)
-    prefetch = True
-
     def __init__(self, uri: str, s3_client: Any = None, *, concurrency: int = 8) -> None:
         self.location = S3Location.parse(uri)
         self.name = str(self.location)

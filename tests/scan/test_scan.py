@@ -191,8 +191,8 @@ def test_plan_fails_fast_on_misaligned_traces(segy_data: Path) -> None:
 
 
 @mock_aws
-def test_prefetching_s3_blocks_give_the_same_rows(tmp_path: Path, aws_credentials: None) -> None:
-    """Many small blocks through S3's double-buffered prefetch, against the local file."""
+def test_many_small_s3_blocks_give_the_same_rows(tmp_path: Path, aws_credentials: None) -> None:
+    """Many small blocks through S3 ranged GETs (block edges off the 8 MiB parts)."""
     from seisless.scan import scan_range
     from seisless.segy import S3Source
 
@@ -205,7 +205,6 @@ def test_prefetching_s3_blocks_give_the_same_rows(tmp_path: Path, aws_credential
         plan = plan_scan(local, ScanOptions(n_ranges=1))
         expected = scan_range(local, plan.layout, plan.ranges[0])
     with S3Source("s3://data/known.sgy", s3) as remote:
-        assert remote.prefetch
         rows = scan_range(remote, plan.layout, plan.ranges[0],
                           block_bytes=3 * plan.layout.trace_length + 1)
     assert rows.equals(expected)
