@@ -7,6 +7,7 @@ fresh memory is slow and a scan must keep memory bounded whatever the file size.
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from seisless.errors import ConfigError, SourceError
@@ -82,6 +84,20 @@ class LocalFileSource:
             if n == 0:
                 raise SourceError(f"{self.name}: file shrank while reading at {offset + done}")
             done += n
+
+    def mapped(self, offset: int, length: int) -> np.ndarray:
+        """The bytes at `[offset, offset + length)` mapped read-only from the page cache,
+        with no copy into a buffer. The mapping lives as long as the array: dropping the
+        array unmaps it, so a reader holding one block at a time stays one block resident."""
+        _check_range(self, offset, length)
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        try:
+            region = mmap.mmap(self._fd, offset + length - start, prot=mmap.PROT_READ,
+                               offset=start)
+        except OSError as err:
+            raise SourceError(f"{self.name}: cannot map bytes at {offset} ({err.strerror})"
+                              ) from None
+        return np.frombuffer(region, np.uint8, count=length, offset=offset - start)
 
     def close(self) -> None:
         if self._fd >= 0:
