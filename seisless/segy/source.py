@@ -2,7 +2,10 @@
 
 Decoding works on byte ranges, so a source only has to say how big it is and read
 `[offset, offset + n)`. Reads land in caller-owned buffers (`readinto`) because touching
-fresh memory is slow and a scan must keep memory bounded whatever the file size.
+fresh memory is slow and a scan must keep memory bounded whatever the file size. Local
+files also offer `mapped()`, a zero-copy view of the page cache that bulk decoding
+prefers (measured in bench/RESULTS.md); a file truncated by another program while it is
+being scanned that way ends the process with SIGBUS rather than a typed error.
 """
 
 from __future__ import annotations
