@@ -17,20 +17,12 @@ os.environ.setdefault("DEVITO_LOGGING", "WARNING")
 
 import boto3
 
-from seisless.errors import SeislessError
-from seisless.imaging.config import JobEnv
-from seisless.imaging.jobs import run_gradient_job
+from seisless.imaging.jobs import run_entrypoint, run_gradient_job
 
 
 def main() -> int:
-    try:
-        env = JobEnv.from_environ()
-        result = run_gradient_job(boto3.client("s3"), boto3.client("sqs"), env)
-    except SeislessError as err:
-        print(f"{err.code}: {err}", file=sys.stderr)
-        return err.exit_code
-    print(result)
-    return 0
+    return run_entrypoint(
+        lambda env: run_gradient_job(boto3.client("s3"), boto3.client("sqs"), env))
 
 
 if __name__ == "__main__":

@@ -9,19 +9,11 @@ import sys
 
 import boto3
 
-from seisless.errors import SeislessError
-from seisless.imaging.config import JobEnv
-from seisless.imaging.jobs import run_update_job
+from seisless.imaging.jobs import run_entrypoint, run_update_job
 
 
 def main() -> int:
-    try:
-        result = run_update_job(boto3.client("s3"), JobEnv.from_environ())
-    except SeislessError as err:
-        print(f"{err.code}: {err}", file=sys.stderr)
-        return err.exit_code
-    print(result)
-    return 0
+    return run_entrypoint(lambda env: run_update_job(boto3.client("s3"), env))
 
 
 if __name__ == "__main__":

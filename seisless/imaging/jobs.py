@@ -21,14 +21,16 @@ from __future__ import annotations
 import io
 import json
 import resource
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from seisless.errors import ConfigError, SourceError
+from seisless.errors import ConfigError, SeislessError, SourceError
 from seisless.imaging import solver, update
 from seisless.imaging.config import JobEnv, RunConfig, ShotList, parse
 from seisless.imaging.model import Model
@@ -227,3 +229,15 @@ def _png(array: np.ndarray, config: RunConfig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
     return buf.getvalue()
+
+
+def run_entrypoint(job: Callable[[JobEnv], dict[str, Any]]) -> int:
+    """A Batch entrypoint's body: run `job` on the environment's JobEnv; a SeislessError
+    is one line on stderr and its exit code (Batch then does not retry it)."""
+    try:
+        result = job(JobEnv.from_environ())
+    except SeislessError as err:
+        print(f"{err.code}: {err}", file=sys.stderr)
+        return err.exit_code
+    print(result)
+    return 0
