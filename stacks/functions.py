@@ -8,6 +8,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -46,4 +47,24 @@ def docker_function(scope: Construct, name: str, cmd: str, *, memory_mb: int,
         log_group=log_group,
         tracing=lambda_.Tracing.DISABLED,
         environment={"POWERTOOLS_LOG_LEVEL": "INFO", **(environment or {})},
+    )
+
+
+def asl_state_machine(scope: Construct, *, name: str, asl: Path,
+                      substitutions: dict[str, str], role: iam.IRole,
+                      log_retention: logs.RetentionDays,
+                      removal_policy: RemovalPolicy) -> sfn.StateMachine:
+    """A state machine from `statemachines/*.asl.json` with `${Placeholder}` substitutions,
+    X-Ray tracing and full logging without execution data (inputs may name objects)."""
+    sm_logs = logs.LogGroup(scope, "StateMachineLogs", retention=log_retention,
+                            removal_policy=removal_policy)
+    return sfn.StateMachine(
+        scope, "StateMachine",
+        state_machine_name=name,
+        definition_body=sfn.DefinitionBody.from_string(asl.read_text()),
+        definition_substitutions=substitutions,
+        role=role,
+        tracing_enabled=True,
+        logs=sfn.LogOptions(destination=sm_logs, level=sfn.LogLevel.ALL,
+                            include_execution_data=False),
     )

@@ -8,11 +8,10 @@ from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from stacks.batch_compute import BatchCompute, ComputeSettings
-from stacks.functions import REPO_ROOT, docker_function
+from stacks.functions import REPO_ROOT, asl_state_machine, docker_function
 from stacks.nag import acknowledge
 from stacks.reduction import Reduction
 
@@ -94,13 +93,10 @@ class ImagingWorkflow(Construct):
         self.reduction.queue.grant_send_messages(role)
         self._acknowledge(stack, bucket, role, list(fns.values()))
 
-        sm_logs = logs.LogGroup(self, "StateMachineLogs", retention=log_retention,
-                                removal_policy=removal_policy)
-        self.state_machine = sfn.StateMachine(
-            self, "StateMachine",
-            state_machine_name=sm_name,
-            definition_body=sfn.DefinitionBody.from_string(ASL_PATH.read_text()),
-            definition_substitutions={
+        self.state_machine = asl_state_machine(
+            self, name=sm_name, asl=ASL_PATH, role=role, log_retention=log_retention,
+            removal_policy=removal_policy,
+            substitutions={
                 "InitFunctionArn": fns["Init"].function_arn,
                 "SelectShotsFunctionArn": fns["SelectShots"].function_arn,
                 "RecordFailedFunctionArn": fns["RecordFailed"].function_arn,
@@ -109,12 +105,7 @@ class ImagingWorkflow(Construct):
                 "UpdateJobDefinitionArn": compute.update.job_definition_arn,
                 "ReduceQueueUrl": self.reduction.queue.queue_url,
                 "BucketName": bucket.bucket_name,
-            },
-            role=role,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=sm_logs, level=sfn.LogLevel.ALL,
-                                include_execution_data=False),
-        )
+            })
 
     def _acknowledge(self, stack: Stack, bucket: s3.IBucket, sm_role: iam.IRole,
                      fns: list[Any]) -> None:

@@ -10,10 +10,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.functions import REPO_ROOT, docker_function
+from stacks.functions import REPO_ROOT, asl_state_machine, docker_function
 from stacks.nag import acknowledge
 
 ASL_PATH = REPO_ROOT / "statemachines" / "segy_scan.asl.json"
@@ -89,23 +88,15 @@ class ScanWorkflow(Construct):
             actions=["states:DescribeExecution", "states:StopExecution"],
             resources=[executions_arn]))
 
-        sm_logs = logs.LogGroup(self, "StateMachineLogs", retention=log_retention,
-                                removal_policy=removal_policy)
-        self.state_machine = sfn.StateMachine(
-            self, "StateMachine",
-            state_machine_name=sm_name,
-            definition_body=sfn.DefinitionBody.from_string(ASL_PATH.read_text()),
-            definition_substitutions={
+        self.state_machine = asl_state_machine(
+            self, name=sm_name, asl=ASL_PATH, role=role, log_retention=log_retention,
+            removal_policy=removal_policy,
+            substitutions={
                 "PlanFunctionArn": self.plan_fn.function_arn,
                 "ScanFunctionArn": self.scan_fn.function_arn,
                 "MergeFunctionArn": self.merge_fn.function_arn,
                 "DefaultMaxConcurrency": str(default_max_concurrency),
-            },
-            role=role,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=sm_logs, level=sfn.LogLevel.ALL,
-                                include_execution_data=False),
-        )
+            })
 
         self.dead_letters = sqs.Queue(
             self, "TriggerDeadLetters",
