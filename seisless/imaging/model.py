@@ -146,11 +146,6 @@ class Model:
         coeff = _cfl_coefficient(self.space_order, self.ndim)
         return float("%.3e" % (coeff * min(self.spacing) / self.vp.max()))
 
-    def with_vp(self, vp: np.ndarray) -> Model:
-        """A model with the same geometry and a new velocity (shares the compiled grid)."""
-        return Model(vp, self.spacing, self.origin, nbl=self.nbl,
-                     space_order=self.space_order, dtype=self.dtype.type)
-
     def contains(self, points: np.ndarray) -> bool:
         """Whether every point (rows of coordinates in m) lies in the physical domain."""
         points = np.atleast_2d(points)

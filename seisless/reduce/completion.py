@@ -15,11 +15,10 @@ import logging
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import ValidationError
 
 from seisless.errors import ReductionError
 from seisless.messages import CallbackRegistered
-from seisless.reduce.sidecar import Sidecar, read_json, read_sidecar
+from seisless.reduce.sidecar import Sidecar, read_document, read_sidecar
 from seisless.reduce.tree import TreeLayout
 
 log = logging.getLogger(__name__)
@@ -37,14 +36,8 @@ def store_callback(s3: Any, message: CallbackRegistered) -> TreeLayout:
 
 
 def read_callback(s3: Any, bucket: str, layout: TreeLayout) -> CallbackRegistered | None:
-    data = read_json(s3, bucket, layout.callback_key)
-    if data is None:
-        return None
-    try:
-        return CallbackRegistered.model_validate(data)
-    except ValidationError as err:
-        raise ReductionError(f"s3://{bucket}/{layout.callback_key} is not a valid callback "
-                             f"registration: {err.errors()[0]['msg']}") from None
+    return read_document(s3, bucket, layout.callback_key, CallbackRegistered,
+                         "callback registration")
 
 
 def root_summary(bucket: str, layout: TreeLayout, root: Sidecar) -> dict[str, Any]:

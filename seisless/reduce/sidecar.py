@@ -9,12 +9,14 @@ shots were tombstoned (their job failed for good), and the sum of their objectiv
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from seisless.errors import ReductionError
+
+DocumentT = TypeVar("DocumentT", bound=BaseModel)
 
 #: The only array format leaves and nodes may use: little-endian float32, C order.
 DTYPE = "<f4"
@@ -60,16 +62,23 @@ def read_json(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
                              "rewrite it") from None
 
 
-def read_sidecar(s3: Any, bucket: str, key: str) -> Sidecar | None:
-    """The node's sidecar, or None if the node is not committed yet."""
+def read_document(s3: Any, bucket: str, key: str, model: type[DocumentT], what: str
+                  ) -> DocumentT | None:
+    """A small JSON object parsed as `model`, or None if it does not exist yet; a
+    malformed one is a `ReductionError` naming `what` it should have been."""
     data = read_json(s3, bucket, key)
     if data is None:
         return None
     try:
-        return Sidecar.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
-        raise ReductionError(f"s3://{bucket}/{key} is not a valid node sidecar: "
+        raise ReductionError(f"s3://{bucket}/{key} is not a valid {what}: "
                              f"{err.errors()[0]['msg']}") from None
+
+
+def read_sidecar(s3: Any, bucket: str, key: str) -> Sidecar | None:
+    """The node's sidecar, or None if the node is not committed yet."""
+    return read_document(s3, bucket, key, Sidecar, "node sidecar")
 
 
 def write_sidecar(s3: Any, bucket: str, key: str, sidecar: Sidecar, *,

@@ -62,10 +62,6 @@ class Layout:
     def header_length(self) -> int:
         return TRACE_HEADER_BYTES * (1 + self.n_extra_trace_headers)
 
-    @property
-    def data_end(self) -> int:
-        return self.data_start + self.n_traces * self.trace_length
-
     def trace_offset(self, trace: int) -> int:
         return self.data_start + trace * self.trace_length
 
