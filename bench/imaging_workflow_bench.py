@@ -36,7 +36,7 @@ from seisless.imaging.jobs import get_json
 from seisless.imaging.segy_shot import read_shot, shot_ranges
 from seisless.imaging.survey import water_mask
 from seisless.local.imaging_commands import run_imaging
-from seisless.workflow.imaging_models import OUTPUT_IMAGING_STATE_MACHINE
+from seisless.names import OUTPUT_IMAGING_STATE_MACHINE
 
 
 def _state_seconds(sfn: Any, arn: str) -> dict[str, float]:

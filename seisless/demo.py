@@ -34,8 +34,8 @@ from seisless.imaging.jobs import array_bytes
 from seisless.local.commands import Progress, scan_via_workflow
 from seisless.local.imaging_commands import run_imaging
 from seisless.scan import run_direct
+from seisless.scan.documents import scan_id_for
 from seisless.synth import SurveySpec, write_survey
-from seisless.workflow.models import scan_id_for
 
 OUT = Path("demo-output")
 LINE_KEY = "incoming/line.sgy"

@@ -8,8 +8,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from seisless.workflow.imaging_models import OUTPUT_IMAGING_STATE_MACHINE
-from seisless.workflow.models import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE
+from seisless.names import OUTPUT_BUCKET, OUTPUT_IMAGING_STATE_MACHINE, OUTPUT_SCAN_STATE_MACHINE
 from stacks.imaging import ImagingWorkflow
 from stacks.scan import ScanWorkflow
 from stacks.storage import DataBucket
@@ -27,7 +26,7 @@ class SeislessScanStack(Stack):
                             default_max_concurrency=default_max_concurrency)
         CfnOutput(self, OUTPUT_BUCKET, value=data.bucket.bucket_name,
                   description="Upload SEG-Y files to s3://<this>/incoming/; scans land in scans/")
-        CfnOutput(self, OUTPUT_STATE_MACHINE, value=scan.state_machine.state_machine_arn,
+        CfnOutput(self, OUTPUT_SCAN_STATE_MACHINE, value=scan.state_machine.state_machine_arn,
                   description="The SEG-Y scan state machine (one execution per upload)")
         imaging = ImagingWorkflow(self, "Imaging", bucket=data.bucket)
         CfnOutput(self, OUTPUT_IMAGING_STATE_MACHINE,

@@ -8,7 +8,7 @@ from constructs import Construct
 
 from stacks.nag import acknowledge
 
-# Keep in step with seisless.workflow.steps.SCRATCH_TAGGING.
+# Keep in step with seisless.scan.steps.SCRATCH_TAGGING.
 SCRATCH_TAG = ("seisless-scratch", "true")
 
 

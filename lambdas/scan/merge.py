@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from lambdas.scan import _clients
-from seisless.workflow import PlanOutput
-from seisless.workflow.steps import merge_step
+from seisless.scan.documents import PlanOutput
+from seisless.scan.steps import merge_step
 
 logger = Logger(service="seisless-scan-merge")
 

@@ -11,8 +11,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from lambdas.scan import _clients
-from seisless.workflow import parse_scan_input
-from seisless.workflow.steps import plan_step
+from seisless.scan.documents import parse_scan_input
+from seisless.scan.steps import plan_step
 
 logger = Logger(service="seisless-scan-plan")
 

@@ -7,8 +7,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from lambdas.scan import _clients
-from seisless.workflow import RangeTask
-from seisless.workflow.steps import scan_step
+from seisless.scan.documents import RangeTask
+from seisless.scan.steps import scan_step
 
 logger = Logger(service="seisless-scan-worker")
 

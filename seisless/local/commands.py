@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from seisless.errors import ConfigError, LocalCloudError, SourceError, WorkflowFailedError
-from seisless.workflow import ScanKeys, parse_scan_input, scan_id_for
-from seisless.workflow.models import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE
+from seisless.names import OUTPUT_BUCKET, OUTPUT_SCAN_STATE_MACHINE
+from seisless.scan.documents import ScanKeys, parse_scan_input, scan_id_for
 
 OUTPUT_FILES = ("traces.parquet", "gathers.parquet", "map.png", "summary.json")
 POLL_S = 0.5
@@ -75,7 +75,7 @@ def _target(engine: str, stack_name: str, cloud: Any) -> Iterator[tuple[Any, Any
                               ) from None
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0]["Outputs"]}
         yield boto3.client("s3"), boto3.client("stepfunctions"), outputs[OUTPUT_BUCKET], \
-            outputs[OUTPUT_STATE_MACHINE]
+            outputs[OUTPUT_SCAN_STATE_MACHINE]
     else:
         raise ConfigError(f"engine must be local or aws, got {engine!r}")
 

@@ -15,8 +15,7 @@ from typing import Any
 
 from seisless.errors import ConfigError, WorkflowFailedError
 from seisless.local.commands import POLL_S, Progress
-from seisless.workflow.imaging_models import OUTPUT_IMAGING_STATE_MACHINE
-from seisless.workflow.models import OUTPUT_BUCKET
+from seisless.names import OUTPUT_BUCKET, OUTPUT_IMAGING_STATE_MACHINE
 
 LOCAL_ENDPOINT = "http://127.0.0.1:4566"
 

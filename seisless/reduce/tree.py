@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from seisless.errors import ReductionError
+from seisless.inversion.keys import IterationKeys, RunKeys
 from seisless.messages import TreeSpec
 
 
@@ -33,8 +34,12 @@ class TreeLayout:
     tree: TreeSpec
 
     @property
+    def keys(self) -> IterationKeys:
+        return RunKeys(self.run_id).iteration(self.iteration)
+
+    @property
     def prefix(self) -> str:
-        return f"runs/{self.run_id}/iter-{self.iteration}/"
+        return self.keys.prefix
 
     @property
     def depth(self) -> int:
@@ -52,7 +57,7 @@ class TreeLayout:
     @property
     def callback_key(self) -> str:
         """Where the workflow's task token for this iteration is stored."""
-        return f"{self.prefix}callback.json"
+        return self.keys.callback
 
     def level_size(self, level: int) -> int:
         """Number of nodes at `level` (ceil(N / F**level))."""
@@ -91,8 +96,7 @@ class TreeLayout:
         return range(node.index * span, min((node.index + 1) * span, self.tree.n_leaves))
 
     def stem(self, node: Node) -> str:
-        base = f"leaf-{node.index}" if node.level == 0 else f"l{node.level}-{node.index}"
-        return self.prefix + base
+        return self.keys.node_stem(node.level, node.index)
 
     def array_key(self, node: Node) -> str:
         return self.stem(node) + ".npy"

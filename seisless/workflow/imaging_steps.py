@@ -32,7 +32,7 @@ from seisless.workflow.imaging_models import (
     job_name,
     parse_imaging_input,
 )
-from seisless.workflow.models import ScanKeys
+from seisless.scan.documents import ScanKeys
 
 
 def _read(s3: Any, bucket: str, key: str, what: str, fix: str) -> bytes:

@@ -54,7 +54,7 @@ def test_data_bucket_versioned_eventbridge_and_scratch_expiry(template: Any) -> 
 
 
 def test_scratch_tag_matches_the_workers(template_json: dict) -> None:
-    from seisless.workflow.steps import SCRATCH_TAGGING
+    from seisless.scan.steps import SCRATCH_TAGGING
     from stacks.storage import SCRATCH_TAG
 
     assert "=".join(SCRATCH_TAG) == SCRATCH_TAGGING
@@ -122,9 +122,9 @@ def test_one_image_three_handlers(template_json: dict) -> None:
 
 
 def test_outputs_name_bucket_and_state_machine(template_json: dict) -> None:
-    from seisless.workflow.models import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE
+    from seisless.names import OUTPUT_BUCKET, OUTPUT_SCAN_STATE_MACHINE
 
-    assert {OUTPUT_BUCKET, OUTPUT_STATE_MACHINE} <= set(template_json["Outputs"])
+    assert {OUTPUT_BUCKET, OUTPUT_SCAN_STATE_MACHINE} <= set(template_json["Outputs"])
 
 
 @pytest.mark.parametrize(("key", "matches"), [

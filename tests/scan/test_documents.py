@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seisless.errors import ConfigError
-from seisless.workflow import ScanKeys, parse_scan_input, scan_id_for
+from seisless.scan.documents import ScanKeys, parse_scan_input, scan_id_for
 
 EVENT = {"source": "aws.s3", "detail-type": "Object Created",
          "detail": {"bucket": {"name": "data-bucket"},

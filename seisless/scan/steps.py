@@ -9,19 +9,15 @@ Lambda handlers, the local cloud and the tests all drive the same code.
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
+from seisless import storage
 from seisless.errors import SourceError
-from seisless.workflow.models import PlanOutput, RangeTask, ScanKeys, ScanRequest, scan_id_for
+from seisless.scan.documents import PlanOutput, RangeTask, ScanKeys, ScanRequest, scan_id_for
 
 # Parts are scratch: tagged so the bucket's lifecycle rule expires them (S3 lifecycle
 # filters match prefixes, not `scans/*/parts/`, but they do match tags).
 SCRATCH_TAGGING = "seisless-scratch=true"
-
-
-def _client_error_code(err: Exception) -> str:
-    return getattr(err, "response", {}).get("Error", {}).get("Code", "")
 
 
 def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -30,15 +26,10 @@ def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
         return s3.head_object(Bucket=bucket, Key=key)
     except ClientError as err:
-        if _client_error_code(err) in {"404", "NoSuchKey", "NotFound"}:
+        if storage.is_missing(err):
             return None
         raise SourceError(f"cannot read s3://{bucket}/{key}: {err}; check that the "
                           "object exists and the function may read it") from err
-
-
-def _put_json(s3: Any, bucket: str, key: str, doc: Any) -> None:
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, sort_keys=True).encode(),
-                  ContentType="application/json")
 
 
 def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int) -> PlanOutput:
@@ -70,7 +61,7 @@ def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int) -> Pl
         n_items = len(manifest)
         s3.put_object(Bucket=request.bucket, Key=keys.plan, Body=plan.to_json().encode(),
                       ContentType="application/json")
-        _put_json(s3, request.bucket, keys.manifest, manifest)
+        storage.put_json(s3, request.bucket, keys.manifest, manifest)
     return PlanOutput(
         scan_id=keys.scan_id, bucket=request.bucket, key=request.key,
         manifest_key=keys.manifest, plan_key=keys.plan, output_prefix=keys.prefix,
@@ -81,7 +72,8 @@ def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int) -> Pl
 def _load_plan(s3: Any, bucket: str, keys: ScanKeys) -> Any:
     from seisless.scan import ScanPlan
 
-    return ScanPlan.from_json(s3.get_object(Bucket=bucket, Key=keys.plan)["Body"].read())
+    return ScanPlan.from_json(storage.get_bytes(s3, bucket, keys.plan, what="the scan plan",
+                                                fix="run the Plan step first"))
 
 
 def scan_step(s3: Any, task: RangeTask) -> dict[str, Any]:
@@ -111,8 +103,9 @@ def merge_step(s3: Any, plan_output: PlanOutput) -> dict[str, Any]:
     keys = ScanKeys(plan_output.scan_id)
     plan = _load_plan(s3, plan_output.bucket, keys)
     tables = [
-        pq.read_table(io.BytesIO(
-            s3.get_object(Bucket=plan_output.bucket, Key=keys.part(i))["Body"].read()))
+        pq.read_table(io.BytesIO(storage.get_bytes(
+            s3, plan_output.bucket, keys.part(i), what=f"scan part {i}",
+            fix="a Map item did not complete; run the scan again")))
         for i in range(plan_output.n_items)
     ]
     result = merge_parts(tables, plan)

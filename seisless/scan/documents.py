@@ -12,24 +12,16 @@ import hashlib
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from seisless.documents import Document, describe_errors
 from seisless.errors import ConfigError
+from seisless.names import SCANS_PREFIX
 
-# The CloudFormation output names of the scan stack (stacks/scan_stack.py), by which
-# `seisless scan --engine aws` finds the deployed bucket and state machine.
-OUTPUT_BUCKET = "DataBucketName"
-OUTPUT_STATE_MACHINE = "ScanStateMachineArn"
-SCANS_PREFIX = "scans/"
-INCOMING_PREFIX = "incoming/"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class _Doc(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ScanRequest(_Doc):
+class ScanRequest(Document):
     """What to scan: one S3 object, identified as precisely as the caller knows it."""
 
     bucket: str = Field(min_length=3, max_length=63)
@@ -40,7 +32,7 @@ class ScanRequest(_Doc):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class PlanOutput(_Doc):
+class PlanOutput(Document):
     """The Plan step's result: the state that flows through the Map into Merge."""
 
     version: int = 1
@@ -55,7 +47,7 @@ class PlanOutput(_Doc):
     already_scanned: bool = False
 
 
-class RangeTask(_Doc):
+class RangeTask(Document):
     """One Distributed Map item as the worker receives it (the ASL's ItemSelector)."""
 
     scan_id: str
@@ -74,6 +66,7 @@ class ScanKeys:
         self.plan = f"{self.prefix}plan.json"
         self.summary = f"{self.prefix}summary.json"
         self.parts_prefix = f"{self.prefix}parts/"
+        self.gathers = f"{self.prefix}gathers.parquet"
 
     def part(self, index: int) -> str:
         return f"{self.parts_prefix}{index:06d}.parquet"
@@ -112,8 +105,6 @@ def parse_scan_input(data: Any) -> ScanRequest:
     try:
         return ScanRequest.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in err.errors()
-        )
+        problems = describe_errors(err, root="input")
         raise ConfigError(f"invalid scan input ({problems}); expected an S3 Object Created "
                           'event or {"bucket": ..., "key": ...}') from None

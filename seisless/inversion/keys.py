@@ -1,0 +1,99 @@
+"""Where an imaging run keeps its files: the only place `runs/<id>/...` keys are built.
+
+Every step, job, the reducer and the client derive keys from `RunKeys`, so the layout
+below is stated once::
+
+    runs/<id>/config.json                 RunConfig
+    runs/<id>/iter-<k>/shots.json         ShotList (leaf i is shot shots[i])
+    runs/<id>/iter-<k>/leaf-<i>.npy|json  gradient of shot i and its sidecar
+    runs/<id>/iter-<k>/leaf-<i>.job.json  the job's record (shot, timings, memory)
+    runs/<id>/iter-<k>/l<L>-<p>.npy|json  reduction tree nodes; the root is the summed gradient
+    runs/<id>/iter-<k>/callback.json      the workflow's task token for the reduction
+    runs/<id>/iter-<k>/model.npy|json     FWI velocity of iteration k (k > 0)
+    runs/<id>/iter-<k>/image.npy|json     LS-RTM image (k > 0); z.npy its Bregman variable
+    runs/<id>/iter-<k>/history.json       objective history up to iteration k-1
+    runs/<id>/iter-<k>/model.png          picture of the model or image
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from seisless.names import RUNS_PREFIX
+
+
+@dataclass(frozen=True)
+class IterationKeys:
+    """The keys of iteration `iteration` of run `run_id`."""
+
+    run_id: str
+    iteration: int
+
+    @property
+    def prefix(self) -> str:
+        return f"{RUNS_PREFIX}{self.run_id}/iter-{self.iteration}/"
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    @property
+    def shots(self) -> str:
+        return self._key("shots.json")
+
+    @property
+    def callback(self) -> str:
+        return self._key("callback.json")
+
+    @property
+    def model(self) -> str:
+        return self._key("model.npy")
+
+    @property
+    def model_meta(self) -> str:
+        return self._key("model.json")
+
+    @property
+    def image(self) -> str:
+        return self._key("image.npy")
+
+    @property
+    def image_meta(self) -> str:
+        return self._key("image.json")
+
+    @property
+    def bregman_z(self) -> str:
+        return self._key("z.npy")
+
+    @property
+    def history(self) -> str:
+        return self._key("history.json")
+
+    @property
+    def picture(self) -> str:
+        return self._key("model.png")
+
+    def node_stem(self, level: int, index: int) -> str:
+        """`leaf-<i>` for level 0, `l<L>-<p>` above; `.npy` / `.json` complete it."""
+        return self._key(f"leaf-{index}" if level == 0 else f"l{level}-{index}")
+
+    def leaf_record(self, index: int) -> str:
+        """The gradient job's record of shot `index` (not part of the tree)."""
+        return self.node_stem(0, index) + ".job.json"
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    """The keys of run `run_id`."""
+
+    run_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{RUNS_PREFIX}{self.run_id}/"
+
+    @property
+    def config(self) -> str:
+        return self.prefix + "config.json"
+
+    def iteration(self, k: int) -> IterationKeys:
+        return IterationKeys(self.run_id, k)

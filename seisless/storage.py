@@ -1,0 +1,150 @@
+"""One object-store facade for every step, job and reducer.
+
+All bucket I/O of seisless goes through these functions of a boto3 S3 client, so there
+is one answer to "the object is missing" (`MissingObjectError`, or None from the
+`find_*` variants), one JSON encoding, and one array format (`.npy`, never pickle).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+from seisless.documents import DocumentT, parse_document
+from seisless.errors import CorruptObjectError, MissingObjectError, SeislessError
+
+#: S3's error codes for "no such object" (GET says NoSuchKey, HEAD a bare 404).
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+#: S3's answers to a conditional PUT whose condition did not hold.
+CONDITION_FAILED_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
+def error_code(err: Exception) -> str:
+    """The AWS error code of a botocore `ClientError` ('' for anything else)."""
+    return str(getattr(err, "response", {}).get("Error", {}).get("Code", ""))
+
+
+def is_missing(err: Exception) -> bool:
+    return error_code(err) in MISSING_CODES
+
+
+def uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def find_bytes(s3: Any, bucket: str, key: str) -> bytes | None:
+    """The object's body, or None if it does not exist (S3 is strongly consistent)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as err:
+        if is_missing(err):
+            return None
+        raise
+
+
+def get_bytes(s3: Any, bucket: str, key: str, *, what: str = "the object",
+              fix: str = "check that the earlier steps completed") -> bytes:
+    """The object's body; `MissingObjectError` saying `what` it is and how to `fix` it."""
+    body = find_bytes(s3, bucket, key)
+    if body is None:
+        raise MissingObjectError(f"{what} {uri(bucket, key)} does not exist; {fix}")
+    return body
+
+
+def _json(body: bytes, bucket: str, key: str, error: type[SeislessError]) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as err:
+        raise error(f"{uri(bucket, key)} is not JSON ({err}); delete or rewrite it") from None
+
+
+def find_json(s3: Any, bucket: str, key: str, *,
+              error: type[SeislessError] = CorruptObjectError) -> Any | None:
+    body = find_bytes(s3, bucket, key)
+    return None if body is None else _json(body, bucket, key, error)
+
+
+def get_json(s3: Any, bucket: str, key: str, *, what: str = "the object",
+             fix: str = "check that the earlier steps completed",
+             error: type[SeislessError] = CorruptObjectError) -> Any:
+    return _json(get_bytes(s3, bucket, key, what=what, fix=fix), bucket, key, error)
+
+
+def find_document(s3: Any, bucket: str, key: str, model: type[DocumentT], what: str, *,
+                  error: type[SeislessError] = CorruptObjectError) -> DocumentT | None:
+    """A JSON object parsed as `model`, or None if it does not exist; a malformed one is
+    `error` naming `what` it should have been."""
+    data = find_json(s3, bucket, key, error=error)
+    if data is None:
+        return None
+    return parse_document(model, data, f"{what} {uri(bucket, key)}", error=error)
+
+
+def get_document(s3: Any, bucket: str, key: str, model: type[DocumentT], what: str, *,
+                 fix: str = "check that the earlier steps completed",
+                 error: type[SeislessError] = CorruptObjectError) -> DocumentT:
+    data = get_json(s3, bucket, key, what=what, fix=fix, error=error)
+    return parse_document(model, data, f"{what} {uri(bucket, key)}", error=error)
+
+
+def get_array(s3: Any, bucket: str, key: str, *, what: str = "the array",
+              fix: str = "check that the earlier steps completed") -> np.ndarray:
+    """A `.npy` object (pickled object arrays are refused)."""
+    body = get_bytes(s3, bucket, key, what=what, fix=fix)
+    try:
+        return np.load(io.BytesIO(body), allow_pickle=False)
+    except ValueError as err:
+        raise CorruptObjectError(f"{what} {uri(bucket, key)} is not a .npy array ({err}); "
+                                 "save it with numpy.save") from None
+
+
+def exists(s3: Any, bucket: str, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as err:
+        if is_missing(err):
+            return False
+        raise
+    return True
+
+
+def put_json(s3: Any, bucket: str, key: str, doc: Any, *, if_absent: bool = False) -> bool:
+    """PUT `doc` as JSON (a pydantic document is dumped as JSON). With `if_absent`, never
+    replace an existing object and return False when one was already there."""
+    from botocore.exceptions import ClientError
+
+    if hasattr(doc, "model_dump_json"):
+        body = doc.model_dump_json().encode()
+    else:
+        body = json.dumps(doc, sort_keys=True).encode()
+    extra = {"IfNoneMatch": "*"} if if_absent else {}
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
+                      **extra)
+    except ClientError as err:
+        if if_absent and error_code(err) in CONDITION_FAILED_CODES:
+            return False
+        raise
+    return True
+
+
+def array_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def put_array(s3: Any, bucket: str, key: str, array: np.ndarray) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=array_bytes(array))
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [o["Key"] for page in pages for o in page.get("Contents", [])]
