@@ -31,12 +31,13 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from seisless.demo import ITERATIONS, Line, fwi_input, make_line, upload_line
-from seisless.imaging import gradient, update
-from seisless.imaging.jobs import get_json
+from seisless.imaging import gradient
 from seisless.imaging.segy_shot import read_shot, shot_ranges
 from seisless.imaging.survey import water_mask
+from seisless.inversion import update
 from seisless.local.imaging_commands import run_imaging
 from seisless.names import OUTPUT_IMAGING_STATE_MACHINE
+from seisless.storage import get_json
 
 
 def _state_seconds(sfn: Any, arn: str) -> dict[str, float]:

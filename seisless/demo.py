@@ -30,11 +30,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from seisless.imaging import survey
-from seisless.imaging.jobs import array_bytes
 from seisless.local.commands import Progress, scan_via_workflow
 from seisless.local.imaging_commands import run_imaging
 from seisless.scan import run_direct
 from seisless.scan.documents import scan_id_for
+from seisless.storage import array_bytes
 from seisless.synth import SurveySpec, write_survey
 
 OUT = Path("demo-output")
@@ -71,8 +71,9 @@ def upload_line(cloud: Any, line: Line, scan_dir: Path, say: Progress) -> str:
     scan_via_workflow(line.segy, scan_dir, cloud=cloud, key=LINE_KEY, say=say)
     s3 = cloud.client("s3")
     head = s3.head_object(Bucket=cloud.bucket, Key=LINE_KEY)
-    s3.put_object(Bucket=cloud.bucket, Key=START_KEY, Body=array_bytes(line.start_vp))
-    s3.put_object(Bucket=cloud.bucket, Key=MASK_KEY, Body=array_bytes(survey.water_mask(line.spec)))
+    s3.put_object(Bucket=cloud.bucket, Key=START_KEY, Body=array_bytes(line.start_vp, "<f4"))
+    mask = survey.water_mask(line.spec)
+    s3.put_object(Bucket=cloud.bucket, Key=MASK_KEY, Body=array_bytes(mask, "<f4"))
     return scan_id_for(LINE_KEY, head.get("VersionId"), head["ETag"])
 
 

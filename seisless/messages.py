@@ -9,27 +9,27 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from seisless.documents import Document, describe_errors
 from seisless.errors import SeislessError
+
+#: Run ids name bucket folders and default to the execution's name: one rule everywhere.
+RUN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 
 
 class MessageError(SeislessError):
     """An SQS body that is not a valid seisless message."""
 
 
-class _Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TreeSpec(_Message):
+class TreeSpec(Document):
     """The static reduction tree of one iteration: N leaves, fan-in F."""
 
     n_leaves: int = Field(ge=1, le=1_000_000)
     fan_in: int = Field(default=10, ge=2, le=1000)
 
 
-class NodeWritten(_Message):
+class NodeWritten(Document):
     """"Node X of iteration k of run r is in S3": sent for leaves (by the gradient job,
     including tombstones of shots that failed for good) and for inner nodes (by the
     reducer). Redelivery is harmless: the receiver only ever recomputes fixed keys."""
@@ -37,20 +37,20 @@ class NodeWritten(_Message):
     kind: Literal["node-written"] = "node-written"
     version: Literal[1] = 1
     bucket: str = Field(min_length=3, max_length=63)
-    run_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
     iteration: int = Field(ge=0, le=100_000)
     level: int = Field(ge=0, le=64, description="0 for leaves")
     index: int = Field(ge=0, description="position of the node within its level")
     tree: TreeSpec
 
 
-class CallbackRegistered(_Message):
+class CallbackRegistered(Document):
     """The workflow waits on iteration k: the reducer resumes it with this task token."""
 
     kind: Literal["callback-registered"] = "callback-registered"
     version: Literal[1] = 1
     bucket: str = Field(min_length=3, max_length=63)
-    run_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,128}$")
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
     iteration: int = Field(ge=0, le=100_000)
     task_token: str = Field(min_length=1, max_length=8192)
     tree: TreeSpec
@@ -59,7 +59,7 @@ class CallbackRegistered(_Message):
 ReductionMessage = Annotated[NodeWritten | CallbackRegistered, Field(discriminator="kind")]
 
 
-class _Envelope(_Message):
+class _Envelope(Document):
     message: ReductionMessage
 
 
@@ -73,10 +73,7 @@ def parse_message(body: str | bytes) -> NodeWritten | CallbackRegistered:
     try:
         return _Envelope.model_validate({"message": data}).message
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}"
-            for e in err.errors()
-        )
+        problems = describe_errors(err, skip=1, root="body")
         raise MessageError(f"invalid seisless message: {problems}") from None
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from seisless.documents import DocumentT, parse_document
-from seisless.errors import CorruptObjectError, MissingObjectError, SeislessError
+from seisless.errors import ConfigError, CorruptObjectError, MissingObjectError, SeislessError
 
 #: S3's error codes for "no such object" (GET says NoSuchKey, HEAD a bare 404).
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -76,7 +76,7 @@ def get_json(s3: Any, bucket: str, key: str, *, what: str = "the object",
 
 
 def find_document(s3: Any, bucket: str, key: str, model: type[DocumentT], what: str, *,
-                  error: type[SeislessError] = CorruptObjectError) -> DocumentT | None:
+                  error: type[SeislessError] = ConfigError) -> DocumentT | None:
     """A JSON object parsed as `model`, or None if it does not exist; a malformed one is
     `error` naming `what` it should have been."""
     data = find_json(s3, bucket, key, error=error)
@@ -87,7 +87,7 @@ def find_document(s3: Any, bucket: str, key: str, model: type[DocumentT], what: 
 
 def get_document(s3: Any, bucket: str, key: str, model: type[DocumentT], what: str, *,
                  fix: str = "check that the earlier steps completed",
-                 error: type[SeislessError] = CorruptObjectError) -> DocumentT:
+                 error: type[SeislessError] = ConfigError) -> DocumentT:
     data = get_json(s3, bucket, key, what=what, fix=fix, error=error)
     return parse_document(model, data, f"{what} {uri(bucket, key)}", error=error)
 
@@ -135,14 +135,16 @@ def put_json(s3: Any, bucket: str, key: str, doc: Any, *, if_absent: bool = Fals
     return True
 
 
-def array_bytes(array: np.ndarray) -> bytes:
+def array_bytes(array: np.ndarray, dtype: str | None = None) -> bytes:
+    """`.npy` bytes of `array` in C order (cast to `dtype` when given, e.g. "<f4")."""
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buf, np.ascontiguousarray(array, dtype=dtype), allow_pickle=False)
     return buf.getvalue()
 
 
-def put_array(s3: Any, bucket: str, key: str, array: np.ndarray) -> None:
-    s3.put_object(Bucket=bucket, Key=key, Body=array_bytes(array))
+def put_array(s3: Any, bucket: str, key: str, array: np.ndarray,
+              dtype: str | None = None) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=array_bytes(array, dtype))
 
 
 def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:

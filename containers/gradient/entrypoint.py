@@ -17,7 +17,7 @@ os.environ.setdefault("DEVITO_LOGGING", "WARNING")
 
 import boto3
 
-from seisless.imaging.jobs import run_entrypoint, run_gradient_job
+from seisless.inversion.jobs import run_entrypoint, run_gradient_job
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ import sys
 
 import boto3
 
-from seisless.imaging.jobs import run_entrypoint, run_update_job
+from seisless.inversion.jobs import run_entrypoint, run_update_job
 
 
 def main() -> int:

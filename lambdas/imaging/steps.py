@@ -14,8 +14,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from seisless.errors import ConfigError
-from seisless.workflow.imaging_models import IterationPlan, RunState
-from seisless.workflow.imaging_steps import init_step, record_failed_shots, select_shots_step
+from seisless.inversion.documents import IterationPlan, RunState
+from seisless.inversion.steps import init_step, record_failed_shots, select_shots_step
 
 logger = Logger(service="seisless-imaging")
 

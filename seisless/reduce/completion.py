@@ -16,9 +16,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from seisless import storage
 from seisless.errors import ReductionError
 from seisless.messages import CallbackRegistered
-from seisless.reduce.sidecar import Sidecar, read_document, read_sidecar
+from seisless.reduce.sidecar import Sidecar, read_sidecar
 from seisless.reduce.tree import TreeLayout
 
 log = logging.getLogger(__name__)
@@ -30,14 +31,13 @@ _SPENT_TOKEN = {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"}
 def store_callback(s3: Any, message: CallbackRegistered) -> TreeLayout:
     """Keep the workflow's token where the root's writer will look for it."""
     layout = TreeLayout(message.run_id, message.iteration, message.tree)
-    s3.put_object(Bucket=message.bucket, Key=layout.callback_key,
-                  Body=message.model_dump_json().encode(), ContentType="application/json")
+    storage.put_json(s3, message.bucket, layout.callback_key, message)
     return layout
 
 
 def read_callback(s3: Any, bucket: str, layout: TreeLayout) -> CallbackRegistered | None:
-    return read_document(s3, bucket, layout.callback_key, CallbackRegistered,
-                         "callback registration")
+    return storage.find_document(s3, bucket, layout.callback_key, CallbackRegistered,
+                                 "callback registration", error=ReductionError)
 
 
 def root_summary(bucket: str, layout: TreeLayout, root: Sidecar) -> dict[str, Any]:

@@ -9,11 +9,11 @@ was left out. The message is the same either way.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 
+from seisless import storage
 from seisless.errors import ReductionError
 from seisless.messages import NodeWritten, TreeSpec, dump_message
 from seisless.reduce.sidecar import DTYPE, Sidecar, read_sidecar, write_sidecar
@@ -34,9 +34,7 @@ def write_leaf(s3: Any, bucket: str, layout: TreeLayout, index: int,
     existing = read_sidecar(s3, bucket, key)
     if existing is None:
         array = np.ascontiguousarray(gradient, dtype=DTYPE)
-        buf = io.BytesIO()
-        np.save(buf, array, allow_pickle=False)
-        s3.put_object(Bucket=bucket, Key=layout.array_key(node), Body=buf.getvalue())
+        storage.put_array(s3, bucket, layout.array_key(node), array)
         sidecar = Sidecar(level=0, index=index, shape=array.shape, members=(index,),
                           objective=float(objective))
         if write_sidecar(s3, bucket, key, sidecar, only_if_absent=True):

@@ -12,15 +12,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests.imaging.test_jobs import NREC, NX, NZ, _segy
 
 from seisless.errors import WorkflowFailedError
 from seisless.imaging import Model, Shot, forward, solver
-from seisless.imaging.jobs import array_bytes
 from seisless.imaging.segy_shot import read_shot, shot_ranges
 from seisless.local.commands import scan_via_workflow
 from seisless.local.imaging_commands import run_imaging
+from seisless.storage import array_bytes
 from tests.imaging.conftest import layered
-from tests.imaging.test_jobs import NREC, NX, NZ, _segy
 
 SOURCES = [100.0, 300.0, 500.0]
 MODEL = {"key": "models/start.npy", "spacing": [10.0, 10.0], "nbl": 20, "space_order": 4}
@@ -37,7 +37,8 @@ def survey(cloud, tmp_path_factory):
     scan_via_workflow(path, path.parent / "scan", cloud=cloud, key="incoming/imaging-line.sgy",
                       say=lambda _: None)
     s3 = cloud.client("s3")
-    s3.put_object(Bucket=cloud.bucket, Key=MODEL["key"], Body=array_bytes(np.full((NX, NZ), 1.5)))
+    start = array_bytes(np.full((NX, NZ), 1.5), "<f4")
+    s3.put_object(Bucket=cloud.bucket, Key=MODEL["key"], Body=start)
     summaries = [o["Key"] for o in s3.list_objects_v2(Bucket=cloud.bucket, Prefix="scans/")
                  ["Contents"] if o["Key"].endswith("summary.json")]
     scan_id = next(k.split("/")[1] for k in summaries if k.split("/")[1].startswith(

@@ -17,8 +17,8 @@ from moto import mock_aws
 from containers.gradient import entrypoint as gradient_entry
 from containers.update import entrypoint as update_entry
 from seisless.imaging import Shot, forward
-from seisless.imaging.jobs import array_bytes
 from seisless.messages import parse_message
+from seisless.storage import array_bytes
 from tests.imaging.conftest import layered
 
 BUCKET, RUN = "imaging-test", "run-1"
@@ -70,7 +70,7 @@ def aws(monkeypatch):
                                  "byte_ranges": ranges}), buf)
         s3.put_object(Bucket=BUCKET, Key="scans/s1/gathers.parquet", Body=buf.getvalue())
         s3.put_object(Bucket=BUCKET, Key="models/start.npy",
-                      Body=array_bytes(np.full((NX, NZ), 1.5)))
+                      Body=array_bytes(np.full((NX, NZ), 1.5), "<f4"))
         config = {"run_id": RUN, "objective": "fwi", "iterations": 2, "fan_in": 10,
                   "model": {"key": "models/start.npy", "spacing": [10.0, 10.0], "nbl": 20,
                             "space_order": 4},

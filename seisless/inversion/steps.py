@@ -17,73 +17,46 @@ from typing import Any
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from botocore.exceptions import ClientError
 
-from seisless.errors import ConfigError, SourceError
-from seisless.imaging.config import DataSpec, ModelSpec, RunConfig, ShotList, parse
-from seisless.messages import TreeSpec
-from seisless.reduce import announce_leaf, layout_for, read_sidecar, write_tombstone
-from seisless.reduce.tree import Node
-from seisless.workflow.imaging_models import (
-    RUNS_PREFIX,
+from seisless import storage
+from seisless.errors import ConfigError, CorruptObjectError
+from seisless.inversion.documents import (
+    DataSpec,
     ImagingInput,
     IterationPlan,
+    RunConfig,
     RunState,
+    ShotList,
     job_name,
     parse_imaging_input,
 )
+from seisless.inversion.keys import RunKeys
+from seisless.messages import TreeSpec
+from seisless.reduce import Node, announce_leaf, layout_for, read_sidecar, write_tombstone
 from seisless.scan.documents import ScanKeys
 
-
-def _read(s3: Any, bucket: str, key: str, what: str, fix: str) -> bytes:
-    try:
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "")
-        raise SourceError(f"{what} s3://{bucket}/{key} cannot be read ({code}); {fix}"
-                          ) from None
-
-
-def _exists(s3: Any, bucket: str, key: str) -> bool:
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-            return False
-        raise
-    return True
-
-
-def _put_json(s3: Any, bucket: str, key: str, doc: Any) -> None:
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, sort_keys=True).encode(),
-                  ContentType="application/json")
-
-
-def config_key(run_id: str) -> str:
-    return f"{RUNS_PREFIX}{run_id}/config.json"
+_SCAN_FIX = ("check scan_id: it is the folder name under scans/ of a finished scan "
+             "(upload the SEG-Y under incoming/ and wait for its scan to succeed)")
 
 
 def shot_ids(s3: Any, bucket: str, gathers_key: str) -> list[int]:
     """Field records of every shot gather of a scan, in ascending order."""
-    table = pq.read_table(io.BytesIO(_read(
-        s3, bucket, gathers_key, "the scan's gathers index",
-        "scan the SEG-Y file first (upload it under incoming/)")), columns=["kind", "key"])
+    body = storage.get_bytes(s3, bucket, gathers_key, what="the scan's gathers index",
+                             fix="scan the SEG-Y file first (upload it under incoming/)")
+    table = pq.read_table(io.BytesIO(body), columns=["kind", "key"])
     shots = table.filter(pc.equal(table["kind"], "shot"))["key"].to_pylist()
     return sorted(int(s) for s in shots)
 
 
-def _check_scan(s3: Any, bucket: str, request: ImagingInput) -> tuple[DataSpec, int]:
+def _check_scan(s3: Any, bucket: str, request: ImagingInput) -> DataSpec:
     keys = ScanKeys(request.scan_id)
-    fix = ("check scan_id: it is the folder name under scans/ of a finished scan "
-           "(upload the SEG-Y under incoming/ and wait for its scan to succeed)")
-    summary = json.loads(_read(s3, bucket, keys.summary, f"scan {request.scan_id!r}: its "
-                               "summary", fix))
+    summary = storage.get_json(s3, bucket, keys.summary,
+                               what=f"scan {request.scan_id!r}: its summary", fix=_SCAN_FIX)
     source = str(summary.get("source", ""))
     if not source.startswith(f"s3://{bucket}/"):
         raise ConfigError(f"scan {request.scan_id!r} is of {source!r}, not an object of "
                           f"this bucket ({bucket}); scan the file in this bucket")
-    gathers_key = f"{keys.prefix}gathers.parquet"
-    n_shots = len(shot_ids(s3, bucket, gathers_key))
+    n_shots = len(shot_ids(s3, bucket, keys.gathers))
     if n_shots == 0:
         raise ConfigError(f"scan {request.scan_id!r} found no shot gathers (its traces have "
                           "no field record numbers); imaging needs shot records")
@@ -91,18 +64,16 @@ def _check_scan(s3: Any, bucket: str, request: ImagingInput) -> tuple[DataSpec, 
     if per != "all" and per > n_shots:
         raise ConfigError(f"shots.per_iteration is {per} but scan {request.scan_id!r} has "
                           f"{n_shots} shots; use at most {n_shots} or 'all'")
-    return DataSpec(segy_key=source[len(f"s3://{bucket}/"):], gathers_key=gathers_key), n_shots
+    return DataSpec(segy_key=source[len(f"s3://{bucket}/"):], gathers_key=keys.gathers)
 
 
 def _check_model(s3: Any, bucket: str, request: ImagingInput) -> None:
     spec = request.model
-    raw = _read(s3, bucket, spec.key, "the starting model",
-                "upload it (a float32 .npy of vp in km/s) or fix model.key")
     try:
-        vp = np.load(io.BytesIO(raw), allow_pickle=False)
-    except ValueError as err:
-        raise ConfigError(f"the starting model s3://{bucket}/{spec.key} is not a .npy array "
-                          f"({err}); save it with numpy.save") from None
+        vp = storage.get_array(s3, bucket, spec.key, what="the starting model",
+                               fix="upload it (a float32 .npy of vp in km/s) or fix model.key")
+    except CorruptObjectError as err:
+        raise ConfigError(f"{err}") from None
     if vp.ndim != len(spec.spacing):
         raise ConfigError(f"the starting model is {vp.ndim}-D (shape {vp.shape}) but "
                           f"model.spacing has {len(spec.spacing)} values; give one spacing "
@@ -118,37 +89,50 @@ def _check_model(s3: Any, bucket: str, request: ImagingInput) -> None:
 
 
 def run_config(request: ImagingInput, run_id: str, data: DataSpec) -> RunConfig:
-    model = ModelSpec(**request.model.model_dump())
     return RunConfig(run_id=run_id, objective=request.objective,
-                     iterations=request.iterations, fan_in=request.fan_in, model=model,
+                     iterations=request.iterations, fan_in=request.fan_in, model=request.model,
                      data=data, acquisition=request.acquisition, memory=request.memory,
                      fwi=request.fwi, lsrtm=request.lsrtm, shots=request.shots)
 
 
 def load_run_config(s3: Any, bucket: str, run_id: str) -> RunConfig:
-    key = config_key(run_id)
-    raw = _read(s3, bucket, key, f"run {run_id!r}: its config", "check the run id")
-    return parse(RunConfig, json.loads(raw), f"s3://{bucket}/{key}")
+    return storage.get_document(s3, bucket, RunKeys(run_id).config, RunConfig,
+                                f"run {run_id!r}: its config", fix="check the run id")
+
+
+def find_shot_list(s3: Any, bucket: str, run_id: str, iteration: int) -> ShotList | None:
+    return storage.find_document(s3, bucket, RunKeys(run_id).iteration(iteration).shots,
+                                 ShotList, "the shot list")
+
+
+def _iteration_done(s3: Any, bucket: str, config: RunConfig, k: int) -> bool:
+    """Iteration k is done once the update wrote `iter-<k+1>/history.json` (its last
+    object); an RTM iteration once its root exists."""
+    if config.objective != "rtm":
+        return storage.exists(s3, bucket, RunKeys(config.run_id).iteration(k + 1).history)
+    shots = find_shot_list(s3, bucket, config.run_id, k)
+    if shots is None:
+        return False
+    layout = layout_for(config.run_id, k, len(shots.shots), config.fan_in)
+    return read_sidecar(s3, bucket, layout.sidecar_key(layout.root)) is not None
 
 
 def completed_iterations(s3: Any, bucket: str, config: RunConfig) -> int:
-    """How many iterations of the run are done: iteration k is done once the update
-    wrote `iter-<k+1>/history.json` (its last object); an RTM run once its root exists."""
+    """How many iterations of the run are done (they are done in order)."""
     done = 0
-    for k in range(config.iterations):
-        if config.objective == "rtm":
-            shots = _shot_list(s3, bucket, config.run_id, k)
-            layout = layout_for(config.run_id, k, len(shots.shots), config.fan_in) \
-                if shots else None
-            finished = layout is not None and read_sidecar(
-                s3, bucket, layout.sidecar_key(layout.root)) is not None
-        else:
-            finished = _exists(s3, bucket, f"{RUNS_PREFIX}{config.run_id}/iter-{k + 1}/"
-                                            "history.json")
-        if not finished:
-            break
-        done = k + 1
+    while done < config.iterations and _iteration_done(s3, bucket, config, done):
+        done += 1
     return done
+
+
+def _resume_from(s3: Any, bucket: str, config: RunConfig) -> int:
+    stored = load_run_config(s3, bucket, config.run_id)
+    if stored.model_copy(update={"iterations": config.iterations}) != config:
+        key = RunKeys(config.run_id).config
+        raise ConfigError(f"run {config.run_id!r} was started with different settings; "
+                          f"resume with the input it was started with (s3://{bucket}/{key}), "
+                          "changing at most 'iterations'")
+    return completed_iterations(s3, bucket, config)
 
 
 def init_step(s3: Any, bucket: str, data: Any, execution_name: str) -> RunState:
@@ -159,35 +143,21 @@ def init_step(s3: Any, bucket: str, data: Any, execution_name: str) -> RunState:
     """
     request = parse_imaging_input(data)
     run_id = request.run_id or execution_name[:64]
-    data_spec, _ = _check_scan(s3, bucket, request)
+    data_spec = _check_scan(s3, bucket, request)
     _check_model(s3, bucket, request)
     config = run_config(request, run_id, data_spec)
-    key = config_key(run_id)
+    key = RunKeys(run_id).config
     start = 0
     if request.resume:
-        stored = load_run_config(s3, bucket, run_id)
-        if stored.model_copy(update={"iterations": config.iterations}) != config:
-            raise ConfigError(f"run {run_id!r} was started with different settings; resume "
-                              f"with the input it was started with (s3://{bucket}/{key}), "
-                              "changing at most 'iterations'")
-        start = completed_iterations(s3, bucket, config)
-    elif _exists(s3, bucket, key):
+        start = _resume_from(s3, bucket, config)
+    elif storage.exists(s3, bucket, key):
         raise ConfigError(f"run {run_id!r} already exists (s3://{bucket}/{key}); choose "
                           "another run_id, or set \"resume\": true to continue it")
-    _put_json(s3, bucket, key, config.model_dump(mode="json"))
+    storage.put_json(s3, bucket, key, config.model_dump(mode="json"))
     return RunState(bucket=bucket, run_id=run_id, objective=config.objective,
                     iteration=start, iterations=config.iterations,
                     reduction_timeout_s=request.reduction_timeout_s,
                     reduction_heartbeat_s=request.reduction_heartbeat_s)
-
-
-def _shot_list(s3: Any, bucket: str, run_id: str, iteration: int) -> ShotList | None:
-    key = f"{RUNS_PREFIX}{run_id}/iter-{iteration}/shots.json"
-    try:
-        raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError:
-        return None
-    return parse(ShotList, json.loads(raw), f"s3://{bucket}/{key}")
 
 
 def choose_shots(all_shots: list[int], config: RunConfig, iteration: int) -> list[int]:
@@ -205,12 +175,12 @@ def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
     the iteration's array job and reduction tree."""
     config = load_run_config(s3, state.bucket, state.run_id)
     k = state.iteration
-    shots = _shot_list(s3, state.bucket, state.run_id, k)
+    shots = find_shot_list(s3, state.bucket, state.run_id, k)
     if shots is None:
         chosen = choose_shots(shot_ids(s3, state.bucket, config.data.gathers_key), config, k)
         shots = ShotList(shots=tuple(chosen))
-        _put_json(s3, state.bucket, f"{RUNS_PREFIX}{state.run_id}/iter-{k}/shots.json",
-                  shots.model_dump(mode="json"))
+        storage.put_json(s3, state.bucket, RunKeys(state.run_id).iteration(k).shots,
+                         shots.model_dump(mode="json"))
     n = len(shots.shots)
     return IterationPlan(
         iteration=k, iteration_str=str(k), array_size=n,
@@ -238,7 +208,7 @@ def record_failed_shots(s3: Any, sqs: Any, queue_url: str, state: RunState,
     committed leaf, and announce every leaf (a job may have died between committing
     its leaf and announcing it; duplicates are harmless). Safe to repeat; a real leaf
     always wins over a tombstone."""
-    shots = _shot_list(s3, state.bucket, state.run_id, plan.iteration)
+    shots = find_shot_list(s3, state.bucket, state.run_id, plan.iteration)
     if shots is None or len(shots.shots) != plan.tree.n_leaves:
         raise ConfigError(f"iteration {plan.iteration} of run {state.run_id} has no shot "
                           "list matching its plan; the run's files were changed")

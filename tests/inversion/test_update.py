@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seisless.errors import ImagingError
-from seisless.imaging.update import (
+from seisless.inversion.update import (
     FwiBounds,
     bregman_update,
     fwi_update,

@@ -1,0 +1,234 @@
+"""Typed documents of an imaging run, from the execution input to the job environment.
+
+The execution input (`ImagingInput`) is what a user types into the Step Functions
+console or gives to `seisless run`; Init turns it into `runs/<id>/config.json`
+(`RunConfig`). Between states flow `RunState` and each iteration's `IterationPlan`, small
+enough for a state payload; `ShotList` is an iteration's `shots.json`, `History` its
+`history.json`, `ArrayMeta` the sidecar of a model or image, and `JobEnv` what a Batch
+job learns from its environment. Everything is parsed at the edge: anything invalid is a
+`ConfigError` naming each field to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from seisless.documents import Document, parse_document
+from seisless.errors import ConfigError
+from seisless.messages import RUN_ID_PATTERN, TreeSpec
+from seisless.names import (
+    ENV_ARRAY_INDEX,
+    ENV_BUCKET,
+    ENV_ITERATION,
+    ENV_REDUCE_QUEUE_URL,
+    ENV_RUN_ID,
+)
+
+Objective = Literal["fwi", "lsrtm", "rtm"]
+_JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class ModelSpec(Document):
+    """The starting velocity (FWI) or background velocity (LS-RTM, RTM)."""
+
+    key: str = Field(min_length=1, description="bucket key of a float32 .npy, vp in km/s")
+    spacing: tuple[float, ...] = Field(min_length=2, max_length=3, description="metres")
+    origin: tuple[float, ...] | None = None
+    nbl: int = Field(default=40, ge=1, le=500, description="absorbing layer, cells")
+    space_order: int = Field(default=8, ge=2, le=32)
+
+
+class DataSpec(Document):
+    segy_key: str = Field(description="bucket key of the observed SEG-Y file")
+    gathers_key: str = Field(description="bucket key of the scan's gathers.parquet")
+
+
+class Acquisition(Document):
+    f0: float = Field(gt=0, le=1.0, description="source peak frequency, kHz")
+    source_depth: float = Field(default=0.0, ge=0)
+    receiver_depth: float = Field(default=0.0, ge=0)
+    origin_x: float = 0.0
+
+
+class MemorySpec(Document):
+    strategy: Literal["auto", "full", "snapshots", "checkpointing"] = "auto"
+    factor: int | None = Field(default=None, ge=1)
+    budget_bytes: int | None = Field(default=None, ge=1)
+
+
+class FwiSpec(Document):
+    vmin: float = Field(gt=0)
+    vmax: float = Field(gt=0)
+    max_dv: float = Field(default=0.1, gt=0, description="largest velocity change, km/s")
+    mask_key: str | None = None
+
+
+class LsrtmSpec(Document):
+    method: Literal["bregman", "gradient"] = "bregman"
+    lam_fraction: float = Field(default=0.1, gt=0, lt=1)
+
+
+class ShotSelection(Document):
+    """Which shots each iteration uses, and how many may fail for good."""
+
+    per_iteration: int | Literal["all"] = Field(
+        default="all", description="'all', or a random subset of this many shots (SGD)")
+    seed: int = Field(default=0, ge=0, description="subsets are drawn from (seed, iteration)")
+    missing_tolerance: float = Field(
+        default=0.0, ge=0.0, lt=1.0,
+        description="fraction of an iteration's shots that may fail for good (tombstoned)")
+
+    @model_validator(mode="after")
+    def _positive(self) -> ShotSelection:
+        if self.per_iteration != "all" and self.per_iteration < 1:
+            raise ValueError("per_iteration must be 'all' or a whole number >= 1")
+        return self
+
+
+class ImagingInput(Document):
+    """The execution input of the imaging state machine (see the README's example)."""
+
+    scan_id: str = Field(min_length=1, description="scans/<scan_id>/ of the observed data")
+    objective: Objective
+    iterations: int = Field(default=1, ge=1, le=10_000)
+    model: ModelSpec
+    acquisition: Acquisition
+    shots: ShotSelection = ShotSelection()
+    fwi: FwiSpec | None = Field(default=None, description="bounds; required for fwi")
+    lsrtm: LsrtmSpec = LsrtmSpec()
+    memory: MemorySpec = MemorySpec()
+    fan_in: int = Field(default=10, ge=2, le=1000)
+    run_id: str | None = Field(default=None, pattern=RUN_ID_PATTERN,
+                               description="default: the execution's name")
+    resume: bool = Field(default=False,
+                         description="continue run_id from its last completed iteration")
+    reduction_timeout_s: int = Field(
+        default=3600, ge=10, description="longest wait for an iteration's reduction after "
+        "its gradient jobs ended")
+    reduction_heartbeat_s: int = Field(
+        default=900, ge=5, description="longest wait without reduction progress")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ImagingInput:
+        if self.objective == "fwi" and self.fwi is None:
+            raise ValueError("objective 'fwi' needs an 'fwi' section with the velocity "
+                             'bounds, e.g. {"vmin": 1.4, "vmax": 4.5, "max_dv": 0.1} (km/s)')
+        if self.fwi is not None and self.fwi.vmin >= self.fwi.vmax:
+            raise ValueError(f"fwi.vmin ({self.fwi.vmin}) must be below fwi.vmax "
+                             f"({self.fwi.vmax})")
+        if self.objective == "rtm" and self.iterations != 1:
+            raise ValueError("objective 'rtm' is one migration: set iterations to 1")
+        if self.resume and self.run_id is None:
+            raise ValueError("resume needs the run_id of the run to continue")
+        return self
+
+
+class RunConfig(Document):
+    """runs/<id>/config.json: the input as Init validated it, with the data it found."""
+
+    kind: Literal["seisless-run"] = "seisless-run"
+    version: Literal[1] = 1
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    objective: Objective
+    iterations: int = Field(ge=1, le=10_000)
+    fan_in: int = Field(default=10, ge=2, le=1000)
+    model: ModelSpec
+    data: DataSpec
+    acquisition: Acquisition
+    memory: MemorySpec = MemorySpec()
+    fwi: FwiSpec | None = None
+    lsrtm: LsrtmSpec = LsrtmSpec()
+    shots: ShotSelection = ShotSelection()
+
+
+class ShotList(Document):
+    """runs/<id>/iter-<k>/shots.json: the field records of iteration k, in leaf order."""
+
+    shots: tuple[int, ...] = Field(min_length=1)
+
+
+class History(Document):
+    """runs/<id>/iter-<k>/history.json: what the updates so far have seen and chosen."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    objective: tuple[float, ...] = ()
+    step: float | None = Field(default=None, description="FWI: the last step length")
+    lam: float | None = Field(default=None, alias="lambda",
+                              description="LS-RTM: the Bregman threshold, fixed at k = 0")
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ArrayMeta(Document):
+    """The sidecar of a model or image `.npy`: where its grid lies."""
+
+    shape: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    dtype: Literal["<f4"] = "<f4"
+
+
+class RunState(Document):
+    """What flows around the loop: who the run is and where it stands."""
+
+    bucket: str
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    objective: Objective
+    iteration: int = Field(ge=0, description="the iteration about to run")
+    iterations: int = Field(ge=1)
+    reduction_timeout_s: int = Field(ge=1)
+    reduction_heartbeat_s: int = Field(ge=1)
+
+
+class IterationPlan(Document):
+    """SelectShots' answer: the iteration's array job and reduction tree."""
+
+    iteration: int = Field(ge=0)
+    iteration_str: str = Field(description="for Batch environment overrides (strings)")
+    array_size: int = Field(ge=1)
+    tree: TreeSpec
+    max_missing: int = Field(ge=0, description="tombstones allowed before the run fails")
+    gradient_job_name: str
+    update_job_name: str
+
+
+class JobEnv(Document):
+    """What a Batch job (or its local stand-in process) is told through its environment."""
+
+    bucket: str = Field(min_length=3, max_length=63)
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    iteration: int = Field(ge=0)
+    index: int = Field(default=0, ge=0)
+    queue_url: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> JobEnv:
+        env = os.environ if environ is None else environ
+        names = {"bucket": ENV_BUCKET, "run_id": ENV_RUN_ID, "iteration": ENV_ITERATION,
+                 "index": ENV_ARRAY_INDEX, "queue_url": ENV_REDUCE_QUEUE_URL}
+        required = (ENV_BUCKET, ENV_RUN_ID, ENV_ITERATION)
+        missing = [name for name in required if name not in env]
+        if missing:
+            raise ConfigError(f"environment variables {', '.join(missing)} are not set; "
+                              "the job needs the bucket, run id and iteration")
+        return parse_document(cls, {k: env[v] for k, v in names.items() if v in env},
+                              "the job environment")
+
+
+def job_name(run_id: str, what: str, iteration: int) -> str:
+    """A Batch job name (letters, digits, - and _ only, at most 128 characters)."""
+    return _JOB_NAME_UNSAFE.sub("_", f"{run_id}-{what}-{iteration}")[:128]
+
+
+def parse_imaging_input(data: Any) -> ImagingInput:
+    """The execution input, or a `ConfigError` naming every field to fix."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"the execution input must be a JSON object, got "
+                          f"{type(data).__name__}; see the README for a complete example")
+    return parse_document(ImagingInput, data, "the execution input")

@@ -1,0 +1,220 @@
+"""The two Batch jobs of the imaging loop, as library functions (entrypoints are thin).
+
+The gradient job solves one shot with Devito (imported only when it runs, so the update
+job and every Lambda load without it); the update job applies the NumPy update rules.
+Keys come from `RunKeys` (see `seisless.inversion.keys` for the layout). Every input is
+validated before anything is written, so a bad config, a missing object or an index out
+of range fails with nothing in the bucket.
+"""
+
+from __future__ import annotations
+
+import io
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from seisless import storage
+from seisless.errors import ConfigError, SeislessError
+from seisless.inversion import update
+from seisless.inversion.documents import ArrayMeta, History, JobEnv, RunConfig, ShotList
+from seisless.inversion.keys import IterationKeys, RunKeys
+from seisless.inversion.pictures import model_png
+from seisless.reduce import (
+    Node,
+    Sidecar,
+    TreeLayout,
+    announce_leaf,
+    layout_for,
+    read_sidecar,
+    write_leaf,
+)
+
+#: Models, images and gradients are little-endian float32 `.npy`.
+ARRAY_DTYPE = "<f4"
+
+
+def load_config(s3: Any, env: JobEnv) -> RunConfig:
+    return storage.get_document(s3, env.bucket, RunKeys(env.run_id).config, RunConfig,
+                                "the run config", fix="check that the run was initialised")
+
+
+def load_shots(s3: Any, env: JobEnv, iteration: int) -> ShotList:
+    return storage.get_document(s3, env.bucket, RunKeys(env.run_id).iteration(iteration).shots,
+                                ShotList, "the shot list", fix="run SelectShots first")
+
+
+def tree_of(config: RunConfig, run_id: str, iteration: int, shots: ShotList) -> TreeLayout:
+    """The reduction tree of one iteration (leaf i is shot `shots.shots[i]`)."""
+    return layout_for(run_id, iteration, len(shots.shots), config.fan_in)
+
+
+def current_velocity(s3: Any, env: JobEnv, config: RunConfig, iteration: int) -> np.ndarray:
+    """vp of `iteration`: FWI's updated model after iteration 0, else the starting one."""
+    if config.objective == "fwi" and iteration > 0:
+        return storage.get_array(s3, env.bucket, RunKeys(env.run_id).iteration(iteration).model)
+    return storage.get_array(s3, env.bucket, config.model.key, what="the starting model")
+
+
+def _check_index(env: JobEnv, shots: ShotList) -> None:
+    if env.index >= len(shots.shots):
+        n = len(shots.shots)
+        raise ConfigError(f"array index {env.index} is out of range: iteration "
+                          f"{env.iteration} has {n} shots (indices 0..{n - 1})")
+    if env.queue_url is None:
+        raise ConfigError("REDUCE_QUEUE_URL is not set; the job must announce its leaf")
+
+
+def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int
+                ) -> tuple[float, np.ndarray, dict[str, float]]:
+    """Read the shot by byte ranges and solve it with Devito: (objective, gradient,
+    seconds per phase). The only place the inversion loop touches the physics."""
+    from seisless.imaging import Model, solver
+    from seisless.imaging.segy_shot import read_shot, shot_ranges
+
+    t0 = time.perf_counter()
+    vp = current_velocity(s3, env, config, env.iteration)
+    spec = config.model
+    if vp.ndim != len(spec.spacing):
+        raise ConfigError(f"the model is {vp.ndim}-D but model.spacing has "
+                          f"{len(spec.spacing)} values")
+    model = Model(vp, spec.spacing, spec.origin, nbl=spec.nbl, space_order=spec.space_order)
+    image = None
+    if config.objective == "lsrtm" and env.iteration > 0:
+        here = RunKeys(env.run_id).iteration(env.iteration)
+        image = storage.get_array(s3, env.bucket, here.image)
+    gathers = pq.read_table(io.BytesIO(storage.get_bytes(
+        s3, env.bucket, config.data.gathers_key, what="the scan's gathers index")))
+    acq = config.acquisition
+    t_read = time.perf_counter()
+    shot = read_shot(f"s3://{env.bucket}/{config.data.segy_key}",
+                     shot_ranges(gathers, field_record), f0=acq.f0, field_record=field_record,
+                     s3_client=s3, source_depth=acq.source_depth,
+                     receiver_depth=acq.receiver_depth, origin_x=acq.origin_x)
+    t_solve = time.perf_counter()
+    mem = config.memory
+    options = {"strategy": mem.strategy, "factor": mem.factor, "memory_budget": mem.budget_bytes}
+    if config.objective == "rtm":
+        phi, grad = 0.0, solver.rtm(model, shot, **options)
+    else:
+        phi, grad = solver.gradient(model, shot, config.objective, image=image, **options)
+    seconds = {"setup": t_read - t0, "read": t_solve - t_read,
+               "solve": time.perf_counter() - t_solve}
+    return phi, grad, seconds
+
+
+def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
+    """Compute and store the gradient of shot `env.index` of iteration `env.iteration`,
+    then announce the leaf. A leaf already committed (its sidecar exists: a retried
+    job) is only announced again."""
+    config = load_config(s3, env)
+    shots = load_shots(s3, env, env.iteration)
+    _check_index(env, shots)
+    layout = tree_of(config, env.run_id, env.iteration, shots)
+    leaf = Node(0, env.index)
+    if read_sidecar(s3, env.bucket, layout.sidecar_key(leaf)) is not None:
+        announce_leaf(sqs, env.queue_url, env.bucket, layout, env.index)
+        return {"leaf": layout.stem(leaf), "recomputed": False}
+    field_record = shots.shots[env.index]
+    phi, grad, seconds = _solve_shot(s3, env, config, field_record)
+    # The record first: the sidecar written by `write_leaf` is the commit marker.
+    storage.put_json(s3, env.bucket, layout.keys.leaf_record(env.index), {
+        "shot_id": field_record, "objective": phi, "seconds": seconds,
+        "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
+    write_leaf(s3, env.bucket, layout, env.index, grad, objective=phi)
+    announce_leaf(sqs, env.queue_url, env.bucket, layout, env.index)
+    return {"leaf": layout.stem(leaf), "recomputed": True, "objective": phi}
+
+
+def _fwi_step(s3: Any, env: JobEnv, config: RunConfig, grad: np.ndarray
+              ) -> tuple[dict[str, np.ndarray], float]:
+    if config.fwi is None:
+        raise ConfigError("an FWI run needs an 'fwi' section (vmin, vmax, max_dv)")
+    k = env.iteration
+    bounds = update.FwiBounds(config.fwi.vmin, config.fwi.vmax, config.fwi.max_dv)
+    vp = current_velocity(s3, env, config, k)
+    if grad.shape != vp.shape:
+        raise ConfigError(f"the gradient {grad.shape} and the model {vp.shape} differ")
+    mask = (storage.get_array(s3, env.bucket, config.fwi.mask_key, what="the FWI mask")
+            if config.fwi.mask_key else None)
+    previous = None
+    if k > 0:
+        before = tree_of(config, env.run_id, k - 1, load_shots(s3, env, k - 1))
+        previous = (current_velocity(s3, env, config, k - 1),
+                    storage.get_array(s3, env.bucket, before.array_key(before.root)))
+    model, step = update.fwi_update(vp, grad, bounds, previous, mask)
+    return {"model": model}, step
+
+
+def _lsrtm_step(s3: Any, env: JobEnv, config: RunConfig, grad: np.ndarray,
+                objective: float, history: History) -> tuple[dict[str, np.ndarray], float | None]:
+    here = RunKeys(env.run_id).iteration(env.iteration)
+    first = env.iteration == 0
+    image = np.zeros(grad.shape, np.float32) if first else storage.get_array(
+        s3, env.bucket, here.image)
+    if config.lsrtm.method != "bregman":
+        return {"image": update.lsrtm_gradient_update(image, grad, objective)}, history.lam
+    z = image if first else storage.get_array(s3, env.bucket, here.bregman_z)
+    z, image, lam = update.bregman_update(z, grad, objective, history.lam,
+                                          config.lsrtm.lam_fraction)
+    return {"z": z, "image": image}, lam
+
+
+def _write_update(s3: Any, env: JobEnv, config: RunConfig, outputs: dict[str, np.ndarray],
+                  history: History) -> None:
+    """The next iteration's arrays, their sidecar and picture, then its history (last:
+    it marks the iteration done)."""
+    nxt: IterationKeys = RunKeys(env.run_id).iteration(env.iteration + 1)
+    keys = {"model": nxt.model, "image": nxt.image, "z": nxt.bregman_z}
+    for name, array in outputs.items():
+        storage.put_array(s3, env.bucket, keys[name], array, ARRAY_DTYPE)
+    picture = outputs.get("model", outputs.get("image"))
+    meta = ArrayMeta(shape=picture.shape, spacing=config.model.spacing,
+                     origin=config.model.origin or (0.0,) * picture.ndim)
+    storage.put_json(s3, env.bucket, nxt.model_meta if "model" in outputs else nxt.image_meta,
+                     meta.model_dump(mode="json"))
+    s3.put_object(Bucket=env.bucket, Key=nxt.picture, Body=model_png(picture, config))
+    storage.put_json(s3, env.bucket, nxt.history, history.dump())
+
+
+def run_update_job(s3: Any, env: JobEnv) -> dict[str, Any]:
+    """model_k + root gradient of iteration k -> model_{k+1} (FWI) or image_{k+1}
+    (LS-RTM), with the objective history and a picture."""
+    config = load_config(s3, env)
+    if config.objective == "rtm":
+        raise ConfigError("an RTM run has no update step (it is one iteration)")
+    k = env.iteration
+    here = RunKeys(env.run_id).iteration(k)
+    layout = tree_of(config, env.run_id, k, load_shots(s3, env, k))
+    grad = storage.get_array(s3, env.bucket, layout.array_key(layout.root),
+                             what="the reduced gradient")
+    objective = storage.get_document(s3, env.bucket, layout.sidecar_key(layout.root),
+                                     Sidecar, "the reduced gradient's sidecar").objective
+    history = (storage.get_document(s3, env.bucket, here.history, History, "the history")
+               if k > 0 else History())
+    history = history.model_copy(update={"objective": (*history.objective, objective)})
+    if config.objective == "fwi":
+        outputs, step = _fwi_step(s3, env, config, grad)
+        history = history.model_copy(update={"step": step})
+    else:
+        outputs, lam = _lsrtm_step(s3, env, config, grad, objective, history)
+        history = history.model_copy(update={"lam": lam})
+    _write_update(s3, env, config, outputs, history)
+    return {"iteration": k + 1, "objective": list(history.objective)}
+
+
+def run_entrypoint(job: Callable[[JobEnv], dict[str, Any]]) -> int:
+    """A Batch entrypoint's body: run `job` on the environment's JobEnv; a SeislessError
+    is one line on stderr and its exit code (Batch then does not retry it)."""
+    try:
+        result = job(JobEnv.from_environ())
+    except SeislessError as err:
+        print(f"{err.code}: {err}", file=sys.stderr)
+        return err.exit_code
+    print(result)
+    return 0

@@ -1,0 +1,30 @@
+"""Pictures of models and images, written next to each iteration's arrays."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+
+from seisless.inversion.documents import RunConfig
+
+
+def model_png(array: np.ndarray, config: RunConfig) -> bytes:
+    """A picture of a 2-D model/image (3-D: its middle y slice), depth down."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    section = array if array.ndim == 2 else array[:, array.shape[1] // 2]
+    dx, dz = config.model.spacing[0], config.model.spacing[-1]
+    fig = Figure(figsize=(8, 4))
+    ax = fig.add_subplot()
+    extent = (0, dx * (section.shape[0] - 1), dz * (section.shape[1] - 1), 0)
+    shown = ax.imshow(section.T, extent=extent, aspect="auto",
+                      cmap="viridis" if config.objective == "fwi" else "gray")
+    fig.colorbar(shown, ax=ax, label="vp (km/s)" if config.objective == "fwi" else "image")
+    ax.set(xlabel="x (m)", ylabel="depth (m)", title=f"{config.run_id}")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
+    return buf.getvalue()

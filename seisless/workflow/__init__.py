@@ -1,1 +1,0 @@
-"""Imaging workflow steps (moving to seisless.inversion)."""
