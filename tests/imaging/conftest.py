@@ -19,13 +19,6 @@ def _release_wavefields():
     clear_cache()
 
 
-def layered(nx: int = 61, nz: int = 41, top: float = 1.5, bottom: float = 2.0,
-            interface: int = 20) -> np.ndarray:
-    vp = np.full((nx, nz), top)
-    vp[:, interface:] = bottom
-    return vp
-
-
 @pytest.fixture
 def tiny():
     """A 61 x 41 two-layer model (10 m cells) in float64 and a surface shot over it."""

@@ -7,7 +7,7 @@ import pytest
 
 from seisless.imaging import born, gradient
 from seisless.imaging.geometry import Resampler
-from tests.imaging.conftest import layered
+from tests.helpers.models import layered
 
 
 @pytest.mark.parametrize(("nt", "k"), [(50, 1), (51, 3), (40, 8)])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from seisless.imaging import forward, gradient
-from tests.imaging.conftest import layered
+from tests.helpers.models import layered
 
 STEPS = [2.0**-k for k in range(1, 6)]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from seisless.imaging import Model, Shot, forward
-from tests.imaging.conftest import layered
+from tests.helpers.models import layered
 
 seismic = pytest.importorskip("examples.seismic", reason="Devito's examples need scipy")
 

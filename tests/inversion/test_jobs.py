@@ -11,7 +11,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import segyio
 from moto import mock_aws
 
 from containers.gradient import entrypoint as gradient_entry
@@ -19,33 +18,10 @@ from containers.update import entrypoint as update_entry
 from seisless.imaging import Shot, forward
 from seisless.messages import parse_message
 from seisless.storage import array_bytes
-from tests.imaging.conftest import layered
+from tests.helpers.models import layered
+from tests.helpers.shots import NREC, NX, NZ, shot_gather_segy
 
 BUCKET, RUN = "imaging-test", "run-1"
-NREC, NX, NZ = 11, 61, 41
-
-
-def _segy(shot_data: list[np.ndarray], sources: list[float]) -> bytes:
-    """Shots as a SEG-Y file (4 ms, receivers every 60 m at the surface)."""
-    ns = shot_data[0].shape[0]
-    spec = segyio.spec()
-    spec.format, spec.samples, spec.tracecount = 5, list(range(ns)), NREC * len(sources)
-    path = "/tmp/seisless-imaging-jobs.sgy"
-    with segyio.create(path, spec) as f:
-        f.bin[segyio.BinField.Interval] = 4000
-        for s, (data, sx) in enumerate(zip(shot_data, sources, strict=True)):
-            for j in range(NREC):
-                i = s * NREC + j
-                f.header[i] = {segyio.TraceField.FieldRecord: 100 + s,
-                               segyio.TraceField.SourceX: int(sx),
-                               segyio.TraceField.GroupX: 60 * j,
-                               segyio.TraceField.SourceGroupScalar: 1,
-                               segyio.TraceField.TRACE_SAMPLE_INTERVAL: 4000}
-                f.trace[i] = data[:, j].astype(np.float32)
-    with open(path, "rb") as f:
-        return f.read()
-
-
 @pytest.fixture
 def aws(monkeypatch):
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -61,7 +37,7 @@ def aws(monkeypatch):
         rec = np.stack([60.0 * np.arange(NREC), np.zeros(NREC)], axis=1)
         sources = [200.0, 400.0]
         data = [forward(true, Shot((sx, 0.0), rec, 400.0, 4.0, 0.015)) for sx in sources]
-        s3.put_object(Bucket=BUCKET, Key="incoming/line.sgy", Body=_segy(data, sources))
+        s3.put_object(Bucket=BUCKET, Key="incoming/line.sgy", Body=shot_gather_segy(data, sources))
         length = 240 + 4 * data[0].shape[0]
         ranges = [[{"start": 3600 + s * NREC * length, "stop": 3600 + (s + 1) * NREC * length}]
                   for s in range(2)]

@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.imaging.test_jobs import NREC, NX, NZ, _segy
 
 from seisless.errors import WorkflowFailedError
 from seisless.imaging import Model, Shot, forward, solver
@@ -20,7 +19,8 @@ from seisless.imaging.segy_shot import read_shot, shot_ranges
 from seisless.local.commands import scan_via_workflow
 from seisless.local.imaging_commands import run_imaging
 from seisless.storage import array_bytes
-from tests.imaging.conftest import layered
+from tests.helpers.models import layered
+from tests.helpers.shots import NREC, NX, NZ, shot_gather_segy
 
 SOURCES = [100.0, 300.0, 500.0]
 MODEL = {"key": "models/start.npy", "spacing": [10.0, 10.0], "nbl": 20, "space_order": 4}
@@ -33,7 +33,7 @@ def survey(cloud, tmp_path_factory):
     rec = np.stack([60.0 * np.arange(NREC), np.zeros(NREC)], axis=1)
     data = [forward(true, Shot((sx, 0.0), rec, 400.0, 4.0, 0.015)) for sx in SOURCES]
     path = tmp_path_factory.mktemp("imaging") / "line.sgy"
-    path.write_bytes(_segy(data, SOURCES))
+    path.write_bytes(shot_gather_segy(data, SOURCES))
     scan_via_workflow(path, path.parent / "scan", cloud=cloud, key="incoming/imaging-line.sgy",
                       say=lambda _: None)
     s3 = cloud.client("s3")

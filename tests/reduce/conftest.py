@@ -1,17 +1,14 @@
 """Fixtures for the reduction tests: fake AWS credentials and an in-process moto.
 
 moto normally refuses multipart parts under 5 MiB like S3 does; the `aws` fixture lowers
-that limit (through the chaos harness's `allow_small_parts`) so that arrays of a few
+that limit  so that arrays of a few
 hundred bytes exercise multipart uploads and their part boundaries.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -21,23 +18,14 @@ from moto import mock_aws
 
 REGION = "us-east-1"
 BUCKET = "seisless-test"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_chaos() -> ModuleType:
-    """bench/reduce_chaos.py as a module (bench/ is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location("reduce_chaos", ROOT / "bench" /
-                                                  "reduce_chaos.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while defined
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
 def chaos() -> ModuleType:
-    return load_chaos()
+    """The fault-injection harness (tests/helpers/chaos.py), shared with bench/."""
+    from tests.helpers import chaos
+
+    return chaos
 
 
 @pytest.fixture

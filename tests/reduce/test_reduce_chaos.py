@@ -1,4 +1,4 @@
-"""A small seeded run of the chaos harness (bench/reduce_chaos.py): duplicates,
+"""A small seeded run of the chaos harness (tests/helpers/chaos.py): duplicates,
 overlapping concurrent batches, crashes mid-upload and before the ack, tombstones."""
 
 from __future__ import annotations

@@ -1,0 +1,132 @@
+"""Init, SelectShots and RecordFailedShots against moto: what they write, what they
+refuse (with nothing written), and that they are safe to repeat."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import boto3
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from moto import mock_aws
+
+from seisless.errors import ConfigError, SourceError
+from seisless.inversion.documents import IterationPlan, RunState
+from seisless.inversion.keys import RunKeys
+from seisless.inversion.steps import (
+    init_step,
+    record_failed_shots,
+    select_shots_step,
+)
+from seisless.messages import parse_message
+from seisless.reduce import Node, layout_for, read_sidecar, write_leaf
+from seisless.scan.documents import ScanKeys
+from seisless.storage import array_bytes
+
+BUCKET, SCAN = "imaging-steps", "line-0123456789abcdef"
+SHOTS = [101, 102, 103, 104, 105]
+
+
+@pytest.fixture
+def aws(aws_credentials: None):
+    with mock_aws():
+        s3, sqs = boto3.client("s3"), boto3.client("sqs")
+        s3.create_bucket(Bucket=BUCKET)
+        keys = ScanKeys(SCAN)
+        s3.put_object(Bucket=BUCKET, Key=keys.summary,
+                      Body=json.dumps({"source": f"s3://{BUCKET}/incoming/line.sgy"}))
+        gathers = pa.table({"kind": ["shot"] * 5 + ["inline"], "key": [*SHOTS[::-1], 1]})
+        buf = io.BytesIO()
+        pq.write_table(gathers, buf)
+        s3.put_object(Bucket=BUCKET, Key=keys.gathers, Body=buf.getvalue())
+        s3.put_object(Bucket=BUCKET, Key="models/start.npy",
+                      Body=array_bytes(np.full((11, 7), 2.0), "<f4"))
+        yield s3, sqs, sqs.create_queue(QueueName="reduce")["QueueUrl"]
+
+
+def _input(**changes: Any) -> dict[str, Any]:
+    data = {"scan_id": SCAN, "objective": "fwi", "iterations": 3,
+            "model": {"key": "models/start.npy", "spacing": [10.0, 10.0]},
+            "acquisition": {"f0": 0.01}, "fwi": {"vmin": 1.4, "vmax": 4.5},
+            "shots": {"per_iteration": 3, "seed": 4}, "fan_in": 2}
+    return {**data, **changes}
+
+
+def _keys(s3) -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+
+def test_init_writes_the_config_and_starts_at_zero(aws) -> None:
+    s3, _, _ = aws
+    state = init_step(s3, BUCKET, _input(), "exec-1")
+    assert (state.run_id, state.iteration, state.iterations) == ("exec-1", 0, 3)
+    config = json.loads(s3.get_object(Bucket=BUCKET, Key=RunKeys("exec-1").config)["Body"]
+                        .read())
+    assert config["data"] == {"segy_key": "incoming/line.sgy",
+                              "gathers_key": ScanKeys(SCAN).gathers}
+
+
+@pytest.mark.parametrize(("changes", "error", "words"), [
+    ({"objective": "rtm"}, ConfigError, "iterations to 1"),
+    ({"scan_id": "nope"}, SourceError, "check scan_id"),
+    ({"model": {"key": "models/none.npy", "spacing": [10.0, 10.0]}}, SourceError,
+     "starting model"),
+    ({"model": {"key": "models/start.npy", "spacing": [10.0, 10.0, 10.0]}}, ConfigError,
+     "one spacing per axis"),
+    ({"fwi": {"vmin": 2.5, "vmax": 4.5}}, ConfigError, "widen the bounds"),
+    ({"shots": {"per_iteration": 9}}, ConfigError, "at most 5"),
+    ({"unknown": 1}, ConfigError, "unknown"),
+])
+def test_init_refuses_with_nothing_written(aws, changes, error, words) -> None:
+    s3, _, _ = aws
+    before = _keys(s3)
+    with pytest.raises(error, match=words):
+        init_step(s3, BUCKET, _input(**changes), "exec-1")
+    assert _keys(s3) == before
+
+
+def test_init_refuses_an_existing_run_and_resumes_only_the_same_settings(aws) -> None:
+    s3, _, _ = aws
+    init_step(s3, BUCKET, _input(run_id="r1"), "exec-1")
+    with pytest.raises(ConfigError, match="already exists"):
+        init_step(s3, BUCKET, _input(run_id="r1"), "exec-2")
+    with pytest.raises(ConfigError, match="different settings"):
+        init_step(s3, BUCKET, _input(run_id="r1", resume=True, fan_in=3), "exec-2")
+    resumed = init_step(s3, BUCKET, _input(run_id="r1", resume=True, iterations=5), "exec-3")
+    assert (resumed.iteration, resumed.iterations) == (0, 5)
+
+
+def test_select_shots_draws_a_reproducible_subset_and_keeps_it(aws) -> None:
+    s3, _, _ = aws
+    state = init_step(s3, BUCKET, _input(), "exec-1")
+    plan = select_shots_step(s3, state)
+    shots_key = RunKeys("exec-1").iteration(0).shots
+    chosen = json.loads(s3.get_object(Bucket=BUCKET, Key=shots_key)["Body"].read())["shots"]
+    assert len(chosen) == 3 and set(chosen) <= set(SHOTS) and chosen == sorted(chosen)
+    assert (plan.array_size, plan.tree.n_leaves, plan.tree.fan_in) == (3, 3, 2)
+    assert plan.gradient_job_name == "exec-1-gradient-0"
+    assert select_shots_step(s3, state) == plan
+    later = select_shots_step(s3, state.model_copy(update={"iteration": 1}))
+    assert later.iteration == 1
+
+
+def test_record_failed_tombstones_only_missing_leaves_and_announces_all(aws) -> None:
+    s3, sqs, queue = aws
+    state: RunState = init_step(s3, BUCKET, _input(), "exec-1")
+    plan: IterationPlan = select_shots_step(s3, state)
+    layout = layout_for("exec-1", 0, plan.tree.n_leaves, plan.tree.fan_in)
+    write_leaf(s3, BUCKET, layout, 1, np.ones((11, 7)), objective=2.0)
+    result = record_failed_shots(s3, sqs, queue, state, plan,
+                                 json.dumps({"StatusReason": "Essential container exited"}))
+    assert len(result["tombstoned_shots"]) == 2
+    assert "Essential container exited" in result["reason"]
+    assert read_sidecar(s3, BUCKET, layout.sidecar_key(Node(0, 1))).members == (1,)
+    assert read_sidecar(s3, BUCKET, layout.sidecar_key(Node(0, 0))).tombstones == (0,)
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(parse_message(m["Body"]).index for m in messages) == [0, 1, 2]
+    again = record_failed_shots(s3, sqs, queue, state, plan, None)
+    assert again["tombstoned_shots"] == []

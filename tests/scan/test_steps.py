@@ -1,0 +1,66 @@
+"""The scan workflow's three steps against moto S3: plan -> scan each range -> merge,
+as the Lambdas run them, and the outputs equal the direct engine's."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import boto3
+import pyarrow.parquet as pq
+import pytest
+from moto import mock_aws
+
+from seisless.errors import SourceError, TruncatedSegyError
+from seisless.scan import run_direct
+from seisless.scan.documents import RangeTask, ScanKeys, ScanRequest
+from seisless.scan.steps import merge_step, plan_step, scan_step
+
+BUCKET = "scan-steps"
+
+
+@pytest.fixture
+def s3(aws_credentials: None):
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_bucket_versioning(Bucket=BUCKET,
+                                     VersioningConfiguration={"Status": "Enabled"})
+        yield client
+
+
+def _upload(s3, path: Path, key: str) -> ScanRequest:
+    s3.upload_file(str(path), BUCKET, key)
+    return ScanRequest(bucket=BUCKET, key=key, options={"n_ranges": 3})
+
+
+def test_plan_scan_merge_equal_the_direct_engine(s3, segy_data: Path) -> None:
+    request = _upload(s3, segy_data / "f3.sgy", "incoming/f3.sgy")
+    plan = plan_step(s3, request, default_max_concurrency=7)
+    keys = ScanKeys(plan.scan_id)
+    assert (plan.n_items, plan.max_concurrency, plan.already_scanned) == (3, 7, False)
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=keys.manifest)["Body"].read())
+    for index, item in enumerate(manifest):
+        scan_step(s3, RangeTask(scan_id=plan.scan_id, bucket=BUCKET, index=index, item=item))
+    result = merge_step(s3, plan)
+    assert result["parts"] == 3
+    traces = pq.read_table(io.BytesIO(s3.get_object(
+        Bucket=BUCKET, Key=f"{keys.prefix}traces.parquet")["Body"].read()))
+    direct = run_direct(str(segy_data / "f3.sgy"), workers=1).traces
+    assert traces.column("mean_abs").equals(direct.column("mean_abs"))
+    again = plan_step(s3, request, default_max_concurrency=7)
+    assert again.already_scanned and again.scan_id == plan.scan_id and again.n_items == 0
+
+
+def test_plan_of_a_malformed_file_writes_nothing(s3, segy_data: Path) -> None:
+    request = _upload(s3, segy_data / "broken.sgy", "incoming/broken.sgy")
+    with pytest.raises(TruncatedSegyError):
+        plan_step(s3, request, default_max_concurrency=10)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]] == [
+        "incoming/broken.sgy"]
+
+
+def test_plan_of_a_missing_object_is_a_source_error(s3) -> None:
+    with pytest.raises(SourceError, match="does not exist"):
+        plan_step(s3, ScanRequest(bucket=BUCKET, key="incoming/none.sgy"), 10)
