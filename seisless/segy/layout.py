@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import struct
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from seisless.errors import (
     HeaderValueError,
@@ -21,12 +22,19 @@ from seisless.errors import (
     UnsupportedSegyError,
 )
 from seisless.segy import formats
+from seisless.segy.binary_header import (
+    BINARY_HEADER_BYTES,
+    BinaryHeader,
+    read_field,
+    stated_byteorder,
+    unpack_binary_header,
+)
 from seisless.segy.formats import SampleFormat, is_known_format
-from seisless.segy.headers import TRACE_HEADER_BYTES
+from seisless.segy.headers import TRACE_HEADER_BYTES, trace_header_dtype
 from seisless.segy.source import ByteSource, read_bytes
 from seisless.segy.text import TEXT_HEADER_BYTES, decode_text, is_end_text, text_encoding
 
-FILE_HEADER_BYTES = 3600
+FILE_HEADER_BYTES = TEXT_HEADER_BYTES + BINARY_HEADER_BYTES
 #: More extended text records than this is not a header, it is a corrupt count.
 MAX_EXTENDED_TEXT = 10_000
 MAX_EXTRA_TRACE_HEADERS = 1_000
@@ -79,23 +87,17 @@ class Layout:
         return cls(**values)
 
 
-def _unpack(fmt: str, data: bytes, offset: int) -> int | float:
-    return struct.unpack_from(fmt, data, offset)[0]
-
-
 def detect_byteorder(binary: bytes) -> str:
     """Byte order from the rev 2 byte-order word (bytes 3297-3300), else the format code.
 
     The heuristic reads the sample format code (bytes 3225-3226) both ways: codes are
     1..16, so exactly one reading is a known code in any file we can decode.
     """
-    word = binary[3296 - 3200:3300 - 3200]
-    if word == b"\x01\x02\x03\x04":
-        return ">"
-    if word == b"\x04\x03\x02\x01":
-        return "<"
-    big = _unpack(">h", binary, 24)
-    little = _unpack("<h", binary, 24)
+    stated = stated_byteorder(binary)
+    if stated:
+        return stated
+    big = read_field(binary, "Format", ">")
+    little = read_field(binary, "Format", "<")
     if is_known_format(big):
         return ">"
     if is_known_format(little):
@@ -111,6 +113,9 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
                   sample_format: int | None = None) -> Layout:
     """Read the file header of `source` and work out its trace layout.
 
+    Each step reads and checks one part of the headers; their order decides which fault a
+    damaged file is refused for, so it is kept stable.
+
     Parameters
     ----------
     source
@@ -121,88 +126,181 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
         Force a sample format code for files whose binary header states a wrong one
         (0 and 5-instead-of-1 are common in the wild).
     """
-    size = source.size
-    if size < FILE_HEADER_BYTES:
+    text, binary = _read_file_header(source)
+    bo = _choose_byteorder(binary, byteorder, sample_format)
+    header = unpack_binary_header(binary, bo)
+    warnings: list[str] = []
+    fmt = formats.sample_format(sample_format or int(header["Format"]))
+    revision = _revision(header, warnings)
+    rev2 = revision[0] >= 2
+    n_samples, interval = _binary_sampling(header, rev2)
+    extents = _rev2_extents(header, rev2)
+    encoding = text_encoding(text)
+    data_start = _first_trace_start(source, header, encoding, extents.first_trace_offset)
+    data_bytes = _data_bytes(source, data_start, extents)
+    header_length = TRACE_HEADER_BYTES * (1 + extents.extra_trace_headers)
+    trace_ns, trace_interval = _first_trace_witness(source, bo, data_start, header_length,
+                                                    data_bytes)
+    n_samples = _reconcile_samples(source, n_samples, trace_ns, int(header["TraceFlag"]),
+                                   revision, warnings)
+    if interval == 0:
+        interval = float(trace_interval)
+    if n_samples == 0 and data_bytes > 0:
+        raise HeaderValueError(f"{source.name}: sample count is 0 in the binary header "
+                               "(bytes 3221-3222) and in the first trace header (115-116)")
+    trace_length, n_traces = _whole_traces(source, data_start, data_bytes, header_length,
+                                           n_samples, fmt)
+    return Layout(
+        size=source.size, byteorder=bo, revision=revision,
+        text_encoding=encoding, sample_format=fmt.code, n_samples=n_samples,
+        sample_interval_us=interval,
+        n_extended_text=(data_start - FILE_HEADER_BYTES) // TEXT_HEADER_BYTES,
+        n_extra_trace_headers=extents.extra_trace_headers, data_start=data_start,
+        trace_length=trace_length, n_traces=n_traces, trailer_bytes=extents.trailer_bytes,
+        trace_header_samples=trace_ns, warnings=tuple(warnings),
+    )
+
+
+def _read_file_header(source: ByteSource) -> tuple[bytes, bytes]:
+    """The 3200-byte text header and the 400-byte binary header."""
+    if source.size < FILE_HEADER_BYTES:
         raise TruncatedSegyError(
-            f"{source.name}: {size} bytes; a SEG-Y file starts with a 3600-byte text and "
-            "binary header, so this is not SEG-Y or it was cut short"
+            f"{source.name}: {source.size} bytes; a SEG-Y file starts with a 3600-byte text "
+            "and binary header, so this is not SEG-Y or it was cut short"
         )
     head = read_bytes(source, 0, FILE_HEADER_BYTES)
-    text, binary = head[:TEXT_HEADER_BYTES], head[TEXT_HEADER_BYTES:]
-    if byteorder is None and sample_format is not None:
-        word = binary[96:100]
-        byteorder = "<" if word == b"\x04\x03\x02\x01" else ">"
-    bo = byteorder or detect_byteorder(binary)
-    warnings: list[str] = []
+    return head[:TEXT_HEADER_BYTES], head[TEXT_HEADER_BYTES:]
 
-    fmt = formats.sample_format(sample_format or _unpack(f"{bo}h", binary, 24))
-    major, minor = binary[300], binary[301]
+
+def _choose_byteorder(binary: bytes, byteorder: str | None, sample_format: int | None) -> str:
+    """The forced byte order, else the detected one.
+
+    A forced sample format means the format code cannot be trusted to tell the byte
+    order, so only the byte-order word can, and big-endian (the standard's) is the default.
+    """
+    if byteorder:
+        return byteorder
+    if sample_format is not None:
+        return stated_byteorder(binary) or ">"
+    return detect_byteorder(binary)
+
+
+def _revision(header: BinaryHeader, warnings: list[str]) -> tuple[int, int]:
+    """(major, minor) revision; an unknown one (> 2) is read as rev 1 with a warning."""
+    major, minor = int(header["SEGYRevision"]), int(header["SEGYRevisionMinor"])
     if major > 2:
         warnings.append(f"bytes 3501-3502: revision {major}.{minor} is unknown; read as rev 1")
-        major, minor = 1, 0
-    rev2 = major >= 2
+        return 1, 0
+    return major, minor
 
-    n_samples = _unpack(f"{bo}H", binary, 20)
-    interval = float(_unpack(f"{bo}H", binary, 16))
+
+def _binary_sampling(header: BinaryHeader, rev2: bool) -> tuple[int, float]:
+    """Sample count and interval (µs) of the binary header; rev 2 extended fields win."""
+    n_samples = int(header["Samples"])
+    interval = float(header["Interval"])
     if rev2:
-        ext_samples = _unpack(f"{bo}i", binary, 68)
+        ext_samples = int(header["ExtSamples"])
         if ext_samples < 0:
             raise HeaderValueError(f"binary header bytes 3269-3272: extended sample count "
                                    f"{ext_samples} is negative")
         n_samples = ext_samples or n_samples
-        ext_interval = _unpack(f"{bo}d", binary, 72)
+        ext_interval = float(header["ExtInterval"])
         if math.isfinite(ext_interval) and ext_interval > 0:
             interval = ext_interval
+    return n_samples, interval
 
-    n_ext_text = _unpack(f"{bo}h", binary, 304)
-    extra_headers = _unpack(f"{bo}i", binary, 306) if rev2 else 0
+
+@dataclass(frozen=True)
+class _Extents:
+    """The rev 2 fields that move trace boundaries; all zero before rev 2."""
+
+    extra_trace_headers: int
+    trailer_records: int
+    first_trace_offset: int
+
+    @property
+    def trailer_bytes(self) -> int:
+        return TEXT_HEADER_BYTES * self.trailer_records
+
+
+def _rev2_extents(header: BinaryHeader, rev2: bool) -> _Extents:
+    """Additional trace headers, trailer records and first trace offset, bounds-checked."""
+    if not rev2:
+        return _Extents(0, 0, 0)
+    extra_headers = int(header["MaxAdditionalTraceHeaders"])
     if not 0 <= extra_headers <= MAX_EXTRA_TRACE_HEADERS:
         raise HeaderValueError(f"binary header bytes 3507-3510: {extra_headers} additional "
                                "trace headers per trace is not plausible")
-    trailer_records = _unpack(f"{bo}i", binary, 328) if rev2 else 0
+    trailer_records = int(header["TrailerRecords"])
     if trailer_records < 0:
         raise HeaderValueError(f"binary header bytes 3529-3532: {trailer_records} trailer "
                                "records is negative")
-    first_trace_offset = _unpack(f"{bo}Q", binary, 320) if rev2 else 0
+    return _Extents(extra_headers, trailer_records, int(header["FirstTraceOffset"]))
 
-    data_start = _data_start(source, n_ext_text, text_encoding(text))
-    if first_trace_offset:
-        if not FILE_HEADER_BYTES <= first_trace_offset <= size:
-            raise HeaderValueError(f"binary header bytes 3521-3528: first trace at byte "
-                                   f"{first_trace_offset} is outside the {size}-byte file")
-        data_start = first_trace_offset
-    n_ext = (data_start - FILE_HEADER_BYTES) // TEXT_HEADER_BYTES
 
-    header_length = TRACE_HEADER_BYTES * (1 + extra_headers)
-    trailer_bytes = TEXT_HEADER_BYTES * trailer_records
-    data_bytes = size - data_start - trailer_bytes
+def _first_trace_start(source: ByteSource, header: BinaryHeader, encoding: str,
+                       first_trace_offset: int) -> int:
+    """Byte offset of the first trace: after the extended text headers, or as rev 2 states."""
+    data_start = _data_start(source, int(header["ExtendedHeaders"]), encoding)
+    if not first_trace_offset:
+        return data_start
+    if not FILE_HEADER_BYTES <= first_trace_offset <= source.size:
+        raise HeaderValueError(f"binary header bytes 3521-3528: first trace at byte "
+                               f"{first_trace_offset} is outside the {source.size}-byte file")
+    return first_trace_offset
+
+
+def _data_bytes(source: ByteSource, data_start: int, extents: _Extents) -> int:
+    """Bytes between the first trace and the trailer records: the traces themselves."""
+    data_bytes = source.size - data_start - extents.trailer_bytes
     if data_bytes < 0:
-        raise TruncatedSegyError(f"{source.name}: headers and {trailer_records} trailer records "
-                                 f"need {data_start + trailer_bytes} bytes, file has {size}")
+        raise TruncatedSegyError(f"{source.name}: headers and {extents.trailer_records} trailer "
+                                 f"records need {data_start + extents.trailer_bytes} bytes, "
+                                 f"file has {source.size}")
+    return data_bytes
 
-    trace_ns = 0
-    if data_bytes >= header_length:
-        first = read_bytes(source, data_start, header_length)
-        trace_ns = _unpack(f"{bo}H", first, 114)
-        if n_samples == 0:
-            n_samples = trace_ns
-        elif trace_ns and trace_ns != n_samples and _unpack(f"{bo}h", binary, 302) != 0:
-            warnings.append(f"the first trace header says {trace_ns} samples per trace, "
-                            f"the binary header {n_samples}; using the binary header")
-        elif trace_ns and trace_ns != n_samples and major >= 1 \
-                and _unpack(f"{bo}h", binary, 302) == 0:
-            raise UnsupportedSegyError(
-                f"{source.name}: variable-length traces (fixed-length flag 0 in bytes "
-                f"3503-3504, first trace has {trace_ns} samples, binary header {n_samples}); "
-                "seisless decodes fixed-length traces only: rewrite the file with a fixed "
-                "sample count"
-            )
-        if interval == 0:
-            interval = float(_unpack(f"{bo}H", first, 116))
-    if n_samples == 0 and data_bytes > 0:
-        raise HeaderValueError(f"{source.name}: sample count is 0 in the binary header "
-                               "(bytes 3221-3222) and in the first trace header (115-116)")
 
+def _first_trace_witness(source: ByteSource, byteorder: str, data_start: int,
+                         header_length: int, data_bytes: int) -> tuple[int, int]:
+    """Sample count and interval the first trace header states; (0, 0) if there is none.
+
+    The count witnesses the binary header's: every trace must state the same (decode.py).
+    """
+    if data_bytes < header_length:
+        return 0, 0
+    first = read_bytes(source, data_start, header_length)
+    fields = np.frombuffer(first, trace_header_dtype(byteorder, TRACE_HEADER_BYTES), count=1)[0]
+    return int(fields["TRACE_SAMPLE_COUNT"]), int(fields["TRACE_SAMPLE_INTERVAL"])
+
+
+def _reconcile_samples(source: ByteSource, n_samples: int, trace_ns: int, trace_flag: int,
+                       revision: tuple[int, int], warnings: list[str]) -> int:
+    """The sample count, where binary header and first trace header may disagree.
+
+    A zero binary count is filled from the trace header. Otherwise a disagreement is a
+    warning for fixed-length traces, and variable-length traces (flag 0 since rev 1),
+    which this decoder cannot read, are refused.
+    """
+    if n_samples == 0:
+        return trace_ns
+    if not trace_ns or trace_ns == n_samples:
+        return n_samples
+    if trace_flag != 0:
+        warnings.append(f"the first trace header says {trace_ns} samples per trace, "
+                        f"the binary header {n_samples}; using the binary header")
+    elif revision[0] >= 1:
+        raise UnsupportedSegyError(
+            f"{source.name}: variable-length traces (fixed-length flag 0 in bytes "
+            f"3503-3504, first trace has {trace_ns} samples, binary header {n_samples}); "
+            "seisless decodes fixed-length traces only: rewrite the file with a fixed "
+            "sample count"
+        )
+    return n_samples
+
+
+def _whole_traces(source: ByteSource, data_start: int, data_bytes: int, header_length: int,
+                  n_samples: int, fmt: SampleFormat) -> tuple[int, int]:
+    """Trace length and count; bytes left over mean a cut file or a wrong count or format."""
     trace_length = header_length + n_samples * fmt.itemsize
     n_traces, extra = divmod(data_bytes, trace_length)
     if extra:
@@ -214,13 +312,7 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
             "The file was cut short, or its sample count (bytes 3221-3222) or format "
             "(3225-3226) is wrong"
         )
-    return Layout(
-        size=size, byteorder=bo, revision=(major, minor),
-        text_encoding=text_encoding(text), sample_format=fmt.code, n_samples=n_samples,
-        sample_interval_us=interval, n_extended_text=n_ext, n_extra_trace_headers=extra_headers,
-        data_start=data_start, trace_length=trace_length, n_traces=n_traces,
-        trailer_bytes=trailer_bytes, trace_header_samples=trace_ns, warnings=tuple(warnings),
-    )
+    return trace_length, n_traces
 
 
 def _data_start(source: ByteSource, n_ext_text: int, encoding: str) -> int:

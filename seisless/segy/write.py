@@ -8,13 +8,14 @@ encoder mirrors it: one numpy call per block of traces.
 from __future__ import annotations
 
 import os
-import struct
+from collections.abc import Mapping
 from types import TracebackType
 
 import numpy as np
 
 from seisless.errors import ConfigError
 from seisless.segy import formats
+from seisless.segy.binary_header import BYTE_ORDER_WORD, BinaryHeader, pack_binary_header
 from seisless.segy.headers import TRACE_HEADER_BYTES, trace_header_dtype
 from seisless.segy.text import TEXT_HEADER_BYTES
 
@@ -55,23 +56,22 @@ def encode_samples(samples: np.ndarray, fmt_code: int, byteorder: str) -> np.nda
 
 def binary_header(*, n_samples: int, interval_us: int, fmt_code: int, byteorder: str,
                   revision: tuple[int, int] = (1, 0), n_extended_text: int = 0,
-                  fields: dict[int, tuple[str, int | float]] | None = None) -> bytes:
-    """A 400-byte binary header; `fields` adds {1-based byte: (struct code, value)}."""
-    header = bytearray(400)
-    base = 3201
-    values: dict[int, tuple[str, int | float]] = {
-        3217: ("H", interval_us), 3221: ("H", n_samples if n_samples < 65536 else 0),
-        3225: ("h", fmt_code), 3503: ("h", 1), 3505: ("h", n_extended_text),
+                  fields: Mapping[str, int | float] | None = None) -> bytes:
+    """A 400-byte binary header; `fields` adds {BinField name: value} (see binary_header.py).
+
+    Sample counts from 65536 up need the rev 2 extended count: the 2-byte one is then 0.
+    """
+    values: BinaryHeader = {
+        "Interval": interval_us, "Samples": n_samples if n_samples < 65536 else 0,
+        "Format": fmt_code, "TraceFlag": 1, "ExtendedHeaders": n_extended_text,
+        "SEGYRevision": revision[0], "SEGYRevisionMinor": revision[1],
     }
     if revision[0] >= 2:
-        values[3297] = ("I", 0x01020304)
+        values["ByteOrder"] = BYTE_ORDER_WORD
         if n_samples >= 65536:
-            values[3269] = ("i", n_samples)
+            values["ExtSamples"] = n_samples
     values.update(fields or {})
-    for byte, (code, value) in values.items():
-        struct.pack_into(f"{byteorder}{code}", header, byte - base, value)
-    header[300], header[301] = revision
-    return bytes(header)
+    return pack_binary_header(values, byteorder)
 
 
 def text_header(lines: list[str], encoding: str = "ebcdic") -> bytes:
