@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,19,20,21,22,23
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seisless.segy.write import SegyWriter
+from seisless.wavelets import ricker
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,6 @@ class SurveySpec:
     seed: int = 7
 
 
-def ricker(peak_hz: float, dt_s: float, n: int) -> np.ndarray:
-    t = (np.arange(n) - n // 2) * dt_s
-    a = (np.pi * peak_hz * t) ** 2
-    return (1 - 2 * a) * np.exp(-a)
-
-
 def _inline_block(spec: SurveySpec, il_index: int, rng: np.random.Generator) -> np.ndarray:
     """Traces of one inline: reflectivity series convolved with the wavelet (via FFT)."""
     ns, nxl = spec.n_samples, spec.n_crosslines
@@ -56,7 +51,7 @@ def _inline_block(spec: SurveySpec, il_index: int, rng: np.random.Generator) -> 
             amp = amp * (1 + 4 * np.exp(-d2))
         refl[xl, k] += amp
     refl += 0.02 * rng.standard_normal(refl.shape)
-    wavelet = ricker(spec.peak_hz, dt, 64)
+    wavelet = ricker(np.arange(64) * dt, spec.peak_hz, 32 * dt)  # centred: zero phase
     nfft = ns + wavelet.size
     spectrum = np.fft.rfft(refl, nfft, axis=1) * np.fft.rfft(wavelet, nfft)
     traces = np.fft.irfft(spectrum, nfft, axis=1)[:, wavelet.size // 2: wavelet.size // 2 + ns]

@@ -17,16 +17,11 @@ from functools import cached_property
 import numpy as np
 
 from seisless.errors import ImagingError
+from seisless.wavelets import ricker
 
 #: Half-width of the resampling kernel, in data samples, and the Kaiser window's beta.
 _HALF_WIDTH = 8
 _KAISER_BETA = 8.0
-
-
-def ricker(times_ms: np.ndarray, f0_khz: float) -> np.ndarray:
-    """Ricker wavelet of peak frequency `f0_khz` delayed by 1/f0 (Devito's convention)."""
-    r = (np.pi * f0_khz * (np.asarray(times_ms) - 1.0 / f0_khz)) ** 2
-    return (1.0 - 2.0 * r) * np.exp(-r)
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,7 +167,8 @@ class TimeAxes:
         """The source on the computational axis: an exact Ricker, or the user's wavelet
         interpolated band-limited (k times the transpose of the decimation)."""
         if shot.wavelet is None:
-            return ricker(np.arange(self.nt_c) * self.dt_c, shot.f0)
+            # Delayed by 1/f0 (Devito's convention), times in ms, f0 in kHz.
+            return ricker(np.arange(self.nt_c) * self.dt_c, shot.f0, 1.0 / shot.f0)
         return self.k * self.resampler.adjoint(shot.wavelet[:, None])[:, 0]
 
 

@@ -34,9 +34,6 @@ from devito import (
 )
 from devito.types import Grid
 
-#: How the forward wavefield is kept for the imaging condition.
-SAVE_MODES = ("full", "snapshots", "none")
-
 
 def _placeholders(grid: Grid) -> tuple[Function, Function]:
     m = Function(name="m", grid=grid, space_order=1)

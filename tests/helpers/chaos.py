@@ -269,6 +269,29 @@ class RunResult:
     crashes: dict[str, int]
 
 
+def random_leaves(rng: random.Random, np_rng: np.random.Generator, n_leaves: int,
+                  shape: tuple[int, ...]) -> tuple[dict[int, np.ndarray | None],
+                                                  dict[int, float]]:
+    """Gradients over 8 decades of scale (None: ~15% tombstones) and their objectives."""
+    leaves: dict[int, np.ndarray | None] = {}
+    objectives: dict[int, float] = {}
+    for i in range(n_leaves):
+        tombstone = rng.random() < 0.15
+        scale = np.float32(10.0 ** np_rng.uniform(-4, 4))
+        leaves[i] = None if tombstone else np_rng.standard_normal(shape).astype("<f4") * scale
+        objectives[i] = 0.0 if tombstone else float(np_rng.uniform(0, 10))
+    return leaves, objectives
+
+
+def wait_until_quiet(sqs: Any, url: str, shared: Consumer, timeout_s: float = 60) -> None:
+    """Until the queue stayed drained with nothing in flight for three looks in a row."""
+    deadline, quiet = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline and quiet < 3:
+        time.sleep(0.02)
+        idle = queue_is_drained(sqs, url) and shared.in_flight[0] == 0
+        quiet = quiet + 1 if idle else 0
+
+
 def run_once(clients: dict[str, Any], resumptions: Resumptions, seed: int, run: int, *,
              n_leaves: int, fan_in: int) -> RunResult:
     """One randomized schedule; exact when the root is bitwise the reference."""
@@ -287,13 +310,7 @@ def run_once(clients: dict[str, Any], resumptions: Resumptions, seed: int, run: 
         s3=s3, sqs=sqs, sfn=clients["sfn"], queue_url=url,
         chunk_bytes=rng.choice([12, 52, 256, 4096]), part_bytes=rng.choice([64, 100, 1024]),
         checkpoint=faults.checkpoint))
-    leaves: dict[int, np.ndarray | None] = {}
-    objectives: dict[int, float] = {}
-    for i in range(n_leaves):
-        tombstone = rng.random() < 0.15
-        scale = np.float32(10.0 ** np_rng.uniform(-4, 4))
-        leaves[i] = None if tombstone else np_rng.standard_normal(shape).astype("<f4") * scale
-        objectives[i] = 0.0 if tombstone else float(np_rng.uniform(0, 10))
+    leaves, objectives = random_leaves(rng, np_rng, n_leaves, shape)
     token = f"token-{seed}-{run}"
     callback = dump_message(CallbackRegistered(bucket=BUCKET, run_id=layout.run_id,
                                                iteration=layout.iteration,
@@ -328,11 +345,7 @@ def run_once(clients: dict[str, Any], resumptions: Resumptions, seed: int, run: 
     for thread in [producer, *consumers]:
         thread.start()
     producer.join()
-    deadline, quiet = time.monotonic() + 60, 0
-    while time.monotonic() < deadline and quiet < 3:
-        time.sleep(0.02)
-        idle = queue_is_drained(sqs, url) and shared.in_flight[0] == 0
-        quiet = quiet + 1 if idle else 0
+    wait_until_quiet(sqs, url, shared)
     shared.stop.set()
     for thread in consumers:
         thread.join()
