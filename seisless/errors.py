@@ -27,15 +27,6 @@ class SourceError(SeislessError):
     """An input object cannot be found or read (missing file or S3 object, no access)."""
 
 
-class MissingObjectError(SourceError):
-    """A bucket object that a step needs does not exist (yet)."""
-
-
-class CorruptObjectError(SourceError):
-    """A bucket object exists but is not what it should be (not JSON, not .npy, wrong
-    fields): rewrite or delete it."""
-
-
 class SegyError(SeislessError):
     """Base of errors about SEG-Y content."""
 

@@ -1,8 +1,11 @@
 """One object-store facade for every step, job and reducer.
 
 All bucket I/O of seisless goes through these functions of a boto3 S3 client, so there
-is one answer to "the object is missing" (`MissingObjectError`, or None from the
-`find_*` variants), one JSON encoding, and one array format (`.npy`, never pickle).
+is one answer to "the object is missing" (a `SourceError`, the Fail state's error name
+users already know, or None from the `find_*` variants), one JSON encoding, and one
+array format (`.npy`, never pickle). An object that exists
+but is not what it should be (not JSON, not `.npy`, invalid fields) is a `ConfigError`,
+or the `error` the caller names (the reducer's poison `ReductionError`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from seisless.documents import DocumentT, parse_document
-from seisless.errors import ConfigError, CorruptObjectError, MissingObjectError, SeislessError
+from seisless.errors import ConfigError, SeislessError, SourceError
 
 #: S3's error codes for "no such object" (GET says NoSuchKey, HEAD a bare 404).
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -49,10 +52,10 @@ def find_bytes(s3: Any, bucket: str, key: str) -> bytes | None:
 
 def get_bytes(s3: Any, bucket: str, key: str, *, what: str = "the object",
               fix: str = "check that the earlier steps completed") -> bytes:
-    """The object's body; `MissingObjectError` saying `what` it is and how to `fix` it."""
+    """The object's body; a `SourceError` saying `what` it is and how to `fix` it."""
     body = find_bytes(s3, bucket, key)
     if body is None:
-        raise MissingObjectError(f"{what} {uri(bucket, key)} does not exist; {fix}")
+        raise SourceError(f"{what} {uri(bucket, key)} does not exist; {fix}")
     return body
 
 
@@ -64,14 +67,14 @@ def _json(body: bytes, bucket: str, key: str, error: type[SeislessError]) -> Any
 
 
 def find_json(s3: Any, bucket: str, key: str, *,
-              error: type[SeislessError] = CorruptObjectError) -> Any | None:
+              error: type[SeislessError] = ConfigError) -> Any | None:
     body = find_bytes(s3, bucket, key)
     return None if body is None else _json(body, bucket, key, error)
 
 
 def get_json(s3: Any, bucket: str, key: str, *, what: str = "the object",
              fix: str = "check that the earlier steps completed",
-             error: type[SeislessError] = CorruptObjectError) -> Any:
+             error: type[SeislessError] = ConfigError) -> Any:
     return _json(get_bytes(s3, bucket, key, what=what, fix=fix), bucket, key, error)
 
 
@@ -99,7 +102,7 @@ def get_array(s3: Any, bucket: str, key: str, *, what: str = "the array",
     try:
         return np.load(io.BytesIO(body), allow_pickle=False)
     except ValueError as err:
-        raise CorruptObjectError(f"{what} {uri(bucket, key)} is not a .npy array ({err}); "
+        raise ConfigError(f"{what} {uri(bucket, key)} is not a .npy array ({err}); "
                                  "save it with numpy.save") from None
 
 

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from seisless import storage
-from seisless.errors import ConfigError, CorruptObjectError
+from seisless.errors import ConfigError
 from seisless.inversion.documents import (
     DataSpec,
     ImagingInput,
@@ -69,11 +69,8 @@ def _check_scan(s3: Any, bucket: str, request: ImagingInput) -> DataSpec:
 
 def _check_model(s3: Any, bucket: str, request: ImagingInput) -> None:
     spec = request.model
-    try:
-        vp = storage.get_array(s3, bucket, spec.key, what="the starting model",
-                               fix="upload it (a float32 .npy of vp in km/s) or fix model.key")
-    except CorruptObjectError as err:
-        raise ConfigError(f"{err}") from None
+    vp = storage.get_array(s3, bucket, spec.key, what="the starting model",
+                           fix="upload it (a float32 .npy of vp in km/s) or fix model.key")
     if vp.ndim != len(spec.spacing):
         raise ConfigError(f"the starting model is {vp.ndim}-D (shape {vp.shape}) but "
                           f"model.spacing has {len(spec.spacing)} values; give one spacing "
