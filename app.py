@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""CDK entry point: `cdk deploy` creates the seisless scan stack in the current account."""
+"""CDK entry point: `cdk deploy Seisless` creates the seisless stack in the current account."""
 
 from __future__ import annotations
 
 import aws_cdk as cdk
 
-from stacks import SeislessScanStack
+from seisless.names import STACK_NAME
+from stacks import SeislessStack
 
 app = cdk.App()
-SeislessScanStack(app, "SeislessScan")
+SeislessStack(app, STACK_NAME)
 app.synth()

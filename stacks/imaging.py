@@ -10,12 +10,17 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from seisless.names import ENV_BUCKET, ENV_REDUCE_QUEUE_URL, RUNS_PREFIX, SCANS_PREFIX
 from stacks.batch_compute import BatchCompute, ComputeSettings
 from stacks.functions import REPO_ROOT, asl_state_machine, docker_function
 from stacks.nag import acknowledge
 from stacks.reduction import Reduction
 
 ASL_PATH = REPO_ROOT / "statemachines" / "imaging.asl.json"
+# Object patterns of the policies, named once so each acknowledgment names the same one.
+SCANS = f"{SCANS_PREFIX}*"
+RUNS = f"{RUNS_PREFIX}*"
+MODELS = "*.npy"
 
 
 class ImagingWorkflow(Construct):
@@ -43,24 +48,24 @@ class ImagingWorkflow(Construct):
         job_role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"],
                                                    resources=[bucket.arn_for_objects("*")]))
         job_role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"],
-                                                   resources=[bucket.arn_for_objects("runs/*")]))
+                                                   resources=[bucket.arn_for_objects(RUNS)]))
         job_role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
                                                    resources=[bucket.bucket_arn]))
         self.reduction.queue.grant_send_messages(job_role)
 
-        env = {"SEISLESS_BUCKET": bucket.bucket_name}
+        env = {ENV_BUCKET: bucket.bucket_name}
         fns = {}
         for name, handler, extra in (("Init", "init", {}), ("SelectShots", "select_shots", {}),
                                      ("RecordFailed", "record_failed", {
-                                         "REDUCE_QUEUE_URL": self.reduction.queue.queue_url})):
+                                         ENV_REDUCE_QUEUE_URL: self.reduction.queue.queue_url})):
             fn = docker_function(self, name, f"lambdas.imaging.steps.{handler}", memory_mb=1024,
                                  timeout=Duration.minutes(2), log_retention=log_retention,
                                  removal_policy=removal_policy, environment={**env, **extra})
             fn.role.add_to_policy(iam.PolicyStatement(
                 actions=["s3:GetObject"],
-                resources=[bucket.arn_for_objects(p) for p in ("scans/*", "runs/*", "*.npy")]))
+                resources=[bucket.arn_for_objects(p) for p in (SCANS, RUNS, MODELS)]))
             fn.role.add_to_policy(iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[bucket.arn_for_objects("runs/*")]))
+                actions=["s3:PutObject"], resources=[bucket.arn_for_objects(RUNS)]))
             fn.role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
                                                       resources=[bucket.bucket_arn]))
             fns[name] = fn
@@ -115,17 +120,17 @@ class ImagingWorkflow(Construct):
                 "prefix is fixed, the bucket is this one.")
         for fn in fns:
             acknowledge(fn.role, {
-                iam5(f"{bucket_arn}/scans/*"): "Init reads the scan the user names at run "
+                iam5(f"{bucket_arn}/{SCANS}"): "Init reads the scan the user names at run "
                                                "time (its summary and gathers index).",
-                iam5(f"{bucket_arn}/runs/*"): runs,
-                iam5(f"{bucket_arn}/*.npy"): "The starting model is any .npy key the user "
+                iam5(f"{bucket_arn}/{RUNS}"): runs,
+                iam5(f"{bucket_arn}/{MODELS}"): "The starting model is any .npy key the user "
                                              "names in the run's input.",
             })
-        acknowledge(self.reduction.function.role, {iam5(f"{bucket_arn}/runs/*"): runs})
+        acknowledge(self.reduction.function.role, {iam5(f"{bucket_arn}/{RUNS}"): runs})
         acknowledge(self.compute.job_role, {
             iam5(f"{bucket_arn}/*"): "Gradient jobs read the SEG-Y file the scan names, at "
                                      "any key of this bucket, by byte ranges.",
-            iam5(f"{bucket_arn}/runs/*"): runs})
+            iam5(f"{bucket_arn}/{RUNS}"): runs})
         acknowledge(sm_role, {
             iam5("*"): "batch:DescribeJobs/TerminateJob, CloudWatch Logs delivery and X-Ray "
                        "accept no resource but *.",

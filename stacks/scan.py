@@ -12,11 +12,16 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from seisless.names import INCOMING_PREFIX, SCANS_PREFIX
 from stacks.functions import REPO_ROOT, asl_state_machine, docker_function
 from stacks.nag import acknowledge
 
 ASL_PATH = REPO_ROOT / "statemachines" / "segy_scan.asl.json"
 SEGY_SUFFIXES = (".sgy", ".segy")
+# Object patterns of the policies, named once so each acknowledgment names the same one.
+SCANS = f"{SCANS_PREFIX}*"
+PARTS = f"{SCANS_PREFIX}*/parts/*"
+MANIFESTS = f"{SCANS_PREFIX}*/manifest.json"
 
 
 def _case_variants(text: str) -> list[str]:
@@ -28,7 +33,7 @@ def _case_variants(text: str) -> list[str]:
     return variants
 
 
-def incoming_key_patterns(prefix: str = "incoming/") -> list[dict[str, str]]:
+def incoming_key_patterns(prefix: str = INCOMING_PREFIX) -> list[dict[str, str]]:
     """EventBridge filters matching keys under `prefix` ending .sgy/.segy in any case.
 
     EventBridge cannot AND a `prefix` and a `suffix` on one field, and `wildcard` is
@@ -58,13 +63,13 @@ class ScanWorkflow(Construct):
 
         self.plan_fn = self._function(
             "Plan", "lambdas.scan.plan.handler", memory_mb=1024, timeout=Duration.minutes(2),
-            read=["*"], write=["scans/*"])
+            read=["*"], write=[SCANS])
         self.scan_fn = self._function(
             "Scan", "lambdas.scan.worker.handler", memory_mb=3008,
-            timeout=Duration.minutes(15), read=["*"], write=["scans/*/parts/*"], tagging=True)
+            timeout=Duration.minutes(15), read=["*"], write=[PARTS], tagging=True)
         self.merge_fn = self._function(
             "Merge", "lambdas.scan.merge.handler", memory_mb=10240,
-            timeout=Duration.minutes(15), read=["scans/*"], write=["scans/*"])
+            timeout=Duration.minutes(15), read=[SCANS], write=[SCANS])
 
         # A fixed name lets the role name its own child executions (Distributed Map)
         # without a circular reference between the state machine and its policy.
@@ -81,7 +86,7 @@ class ScanWorkflow(Construct):
             role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
                                                    resources=[fn.function_arn]))
         role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"], resources=[bucket.arn_for_objects("scans/*/manifest.json")]))
+            actions=["s3:GetObject"], resources=[bucket.arn_for_objects(MANIFESTS)]))
         role.add_to_policy(iam.PolicyStatement(actions=["states:StartExecution"],
                                                resources=[sm_arn]))
         role.add_to_policy(iam.PolicyStatement(
@@ -110,7 +115,7 @@ class ScanWorkflow(Construct):
             actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn]))
         self.rule = events.Rule(
             self, "OnSegyUpload",
-            description="Scan every .sgy/.segy object (any case) created under incoming/",
+            description=f"Scan every .sgy/.segy object (any case) created under {INCOMING_PREFIX}",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
@@ -131,17 +136,17 @@ class ScanWorkflow(Construct):
         scan_prefix = ("Scans write under scans/<scan id>/, the id being derived from the "
                        "object at run time; the prefix is fixed, the bucket is this one.")
         acknowledge(self.plan_fn.role, {
-            iam5(f"{bucket_arn}/*"): runtime_key, iam5(f"{bucket_arn}/scans/*"): scan_prefix})
+            iam5(f"{bucket_arn}/*"): runtime_key, iam5(f"{bucket_arn}/{SCANS}"): scan_prefix})
         acknowledge(self.scan_fn.role, {
             iam5(f"{bucket_arn}/*"): runtime_key,
-            iam5(f"{bucket_arn}/scans/*/parts/*"): "Workers write only Parquet parts, under "
+            iam5(f"{bucket_arn}/{PARTS}"): "Workers write only Parquet parts, under "
                                                    "scans/<scan id>/parts/.",
         })
-        acknowledge(self.merge_fn.role, {iam5(f"{bucket_arn}/scans/*"): scan_prefix})
+        acknowledge(self.merge_fn.role, {iam5(f"{bucket_arn}/{SCANS}"): scan_prefix})
         execution_arn = ("arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
                          f"execution:{sm_name}/*")
         acknowledge(self.state_machine.role, {
-            iam5(f"{bucket_arn}/scans/*/manifest.json"): "The Distributed Map reads only "
+            iam5(f"{bucket_arn}/{MANIFESTS}"): "The Distributed Map reads only "
                 "manifests, whose scan id is known at run time.",
             iam5(execution_arn): "The Distributed Map's child executions get their names "
                 "from Step Functions; this names only this state machine's executions.",

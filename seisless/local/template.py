@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from seisless.errors import LocalCloudError
+from seisless.names import STACK_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STACK_NAME = "SeislessScan"
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,11 @@ def _synthesize_text(stack_name: str) -> str:
         sys.path.insert(0, str(REPO_ROOT))
     import aws_cdk as cdk
 
-    from stacks import SeislessScanStack
+    from stacks import SeislessStack
 
     with tempfile.TemporaryDirectory(prefix="seisless-synth-") as outdir:
         app = cdk.App(outdir=outdir)
-        SeislessScanStack(app, stack_name)
+        SeislessStack(app, stack_name)
         assembly = app.synth()
         return json.dumps(assembly.get_stack_by_name(stack_name).template)
 

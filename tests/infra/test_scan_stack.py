@@ -151,9 +151,9 @@ def test_cdk_nag_aws_solutions_has_no_unexplained_findings() -> None:
     import aws_cdk as cdk
     from cdk_nag import AwsSolutionsChecks
 
-    from stacks import SeislessScanStack
+    from stacks import SeislessStack
 
     app = cdk.App()
-    SeislessScanStack(app, "NagCheck")
+    SeislessStack(app, "NagCheck")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()
