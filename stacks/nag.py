@@ -3,7 +3,8 @@ reason they are acceptable."""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, Stack, Validations
+from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -22,3 +23,16 @@ def acknowledge(scope: IConstruct, reasons: dict[str, str]) -> None:
     """Acknowledge cdk-nag findings on `scope` (and its children): {finding id: reason}."""
     Validations.of(scope).acknowledge(
         *(Acknowledgment(id=finding, reason=reason) for finding, reason in reasons.items()))
+
+
+def wildcard_finding(resource: str) -> str:
+    """The id of AwsSolutions-IAM5 (a wildcard in a policy) on `resource`, as cdk-nag
+    writes it (tokens as `<LogicalId.Attribute>`)."""
+    return f"AwsSolutions::AwsSolutions-IAM5[Resource::{resource}]"
+
+
+def object_wildcard_finding(bucket: s3.IBucket, pattern: str) -> str:
+    """`wildcard_finding` of `bucket.arn_for_objects(pattern)`."""
+    stack = Stack.of(bucket)
+    logical_id = stack.resolve(stack.get_logical_id(bucket.node.default_child))
+    return wildcard_finding(f"<{logical_id}.Arn>/{pattern}")
