@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from stacks.scan_stack import SeislessScanStack
+from stacks.seisless_stack import SeislessStack
 
-__all__ = ["SeislessScanStack"]
+__all__ = ["SeislessStack"]

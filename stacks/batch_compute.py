@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from seisless.names import ENV_BUCKET, ENV_REDUCE_QUEUE_URL
 from stacks.functions import IMAGE_EXCLUDE, REPO_ROOT
 from stacks.nag import acknowledge
 
@@ -93,7 +94,7 @@ class BatchCompute(Construct):
             batch.OrderedComputeEnvironment(compute_environment=self.on_demand, order=2)])
         self.job_role = iam.Role(self, "JobRole",
                                  assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
-        env = {"SEISLESS_BUCKET": bucket.bucket_name, "REDUCE_QUEUE_URL": reduce_queue_url}
+        env = {ENV_BUCKET: bucket.bucket_name, ENV_REDUCE_QUEUE_URL: reduce_queue_url}
         self.gradient = self._job_definition(
             "Gradient", "containers/gradient/Dockerfile", "containers.gradient.entrypoint",
             vcpus=settings.gradient_vcpus, memory_mib=settings.gradient_memory_mib,

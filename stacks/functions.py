@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -68,3 +68,11 @@ def asl_state_machine(scope: Construct, *, name: str, asl: Path,
         logs=sfn.LogOptions(destination=sm_logs, level=sfn.LogLevel.ALL,
                             include_execution_data=False),
     )
+
+
+def states_arn(scope: Construct, resource: str, name: str) -> str:
+    """The ARN of Step Functions `resource` ("stateMachine", "execution") `name` in the
+    stack of `scope`: built from a fixed name, so a state machine's own role can name it
+    without a circular reference."""
+    return Stack.of(scope).format_arn(service="states", resource=resource, resource_name=name,
+                                      arn_format=ArnFormat.COLON_RESOURCE_NAME)

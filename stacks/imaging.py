@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from seisless.names import ENV_BUCKET, ENV_REDUCE_QUEUE_URL, RUNS_PREFIX, SCANS_PREFIX
 from stacks.batch_compute import BatchCompute, ComputeSettings
-from stacks.functions import REPO_ROOT, asl_state_machine, docker_function
-from stacks.nag import acknowledge
+from stacks.functions import REPO_ROOT, asl_state_machine, docker_function, states_arn
+from stacks.nag import acknowledge, object_wildcard_finding, wildcard_finding
 from stacks.reduction import Reduction
+from stacks.storage import grant_objects
 
 ASL_PATH = REPO_ROOT / "statemachines" / "imaging.asl.json"
+# Object patterns of the policies, named once so each acknowledgment names the same one.
+SCANS = f"{SCANS_PREFIX}*"
+RUNS = f"{RUNS_PREFIX}*"
+MODELS = "*.npy"
 
 
 class ImagingWorkflow(Construct):
@@ -32,49 +39,53 @@ class ImagingWorkflow(Construct):
                  log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
                  removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-        settings = settings or ComputeSettings.from_context(self)
+        self._bucket = bucket
         self.reduction = Reduction(self, "Reduction", bucket=bucket,
                                    log_retention=log_retention, removal_policy=removal_policy)
         self.compute = BatchCompute(self, "Batch", bucket=bucket,
                                     reduce_queue_url=self.reduction.queue.queue_url,
-                                    settings=settings)
+                                    settings=settings or ComputeSettings.from_context(self))
+        self._grant_jobs()
+        self.functions = self._step_lambdas(log_retention=log_retention,
+                                            removal_policy=removal_policy)
+        sm_name = f"{Stack.of(self).stack_name}-imaging"
+        self.reduction.allow_resume(states_arn(self, "stateMachine", sm_name))
+        role = self._state_machine_role()
+        self._acknowledge(role)
+        self.state_machine = asl_state_machine(
+            self, name=sm_name, asl=ASL_PATH, role=role, log_retention=log_retention,
+            removal_policy=removal_policy, substitutions=self._substitutions())
+
+    def _grant_jobs(self) -> None:
+        """Gradient and update jobs read any object (the SEG-Y file may be anywhere in the
+        bucket), write the run and announce leaves to the reduction."""
         job_role = self.compute.job_role
-        job_role.add_to_policy(iam.PolicyStatement(actions=["s3:GetObject"],
-                                                   resources=[bucket.arn_for_objects("*")]))
-        job_role.add_to_policy(iam.PolicyStatement(actions=["s3:PutObject"],
-                                                   resources=[bucket.arn_for_objects("runs/*")]))
-        job_role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
-                                                   resources=[bucket.bucket_arn]))
+        grant_objects(job_role, self._bucket, read=["*"], write=[RUNS])
         self.reduction.queue.grant_send_messages(job_role)
 
-        env = {"SEISLESS_BUCKET": bucket.bucket_name}
+    def _step_lambdas(self, *, log_retention: logs.RetentionDays,
+                        removal_policy: RemovalPolicy) -> dict[str, lambda_.DockerImageFunction]:
+        """Init, SelectShots and RecordFailed: read the scan, the run and the starting model,
+        write the run; RecordFailed also announces a failed shot's tombstone leaf."""
+        env = {ENV_BUCKET: self._bucket.bucket_name}
         fns = {}
         for name, handler, extra in (("Init", "init", {}), ("SelectShots", "select_shots", {}),
                                      ("RecordFailed", "record_failed", {
-                                         "REDUCE_QUEUE_URL": self.reduction.queue.queue_url})):
+                                         ENV_REDUCE_QUEUE_URL: self.reduction.queue.queue_url})):
             fn = docker_function(self, name, f"lambdas.imaging.steps.{handler}", memory_mb=1024,
                                  timeout=Duration.minutes(2), log_retention=log_retention,
                                  removal_policy=removal_policy, environment={**env, **extra})
-            fn.role.add_to_policy(iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[bucket.arn_for_objects(p) for p in ("scans/*", "runs/*", "*.npy")]))
-            fn.role.add_to_policy(iam.PolicyStatement(
-                actions=["s3:PutObject"], resources=[bucket.arn_for_objects("runs/*")]))
-            fn.role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
-                                                      resources=[bucket.bucket_arn]))
+            grant_objects(fn.role, self._bucket, read=[SCANS, RUNS, MODELS], write=[RUNS])
             fns[name] = fn
         self.reduction.queue.grant_send_messages(fns["RecordFailed"].role)
-        self.functions = fns
+        return fns
 
-        sm_name = f"{stack.stack_name}-imaging"
-        sm_arn = stack.format_arn(service="states", resource="stateMachine",
-                                  resource_name=sm_name,
-                                  arn_format=ArnFormat.COLON_RESOURCE_NAME)
-        self.reduction.allow_resume(sm_arn)
+    def _state_machine_role(self) -> iam.Role:
+        """Invoke the step functions, submit to this queue with these job definitions (and
+        follow the `.sync` jobs), send the reduction's callback message."""
         role = iam.Role(self, "StateMachineRole",
                         assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
-        for fn in fns.values():
+        for fn in self.functions.values():
             role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
                                                    resources=[fn.function_arn]))
         compute = self.compute
@@ -87,46 +98,44 @@ class ImagingWorkflow(Construct):
             actions=["batch:DescribeJobs", "batch:TerminateJob"], resources=["*"]))
         role.add_to_policy(iam.PolicyStatement(
             actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-            resources=[stack.format_arn(
+            resources=[Stack.of(self).format_arn(
                 service="events", resource="rule",
                 resource_name="StepFunctionsGetEventsForBatchJobsRule")]))
         self.reduction.queue.grant_send_messages(role)
-        self._acknowledge(stack, bucket, role, list(fns.values()))
+        return role
 
-        self.state_machine = asl_state_machine(
-            self, name=sm_name, asl=ASL_PATH, role=role, log_retention=log_retention,
-            removal_policy=removal_policy,
-            substitutions={
-                "InitFunctionArn": fns["Init"].function_arn,
-                "SelectShotsFunctionArn": fns["SelectShots"].function_arn,
-                "RecordFailedFunctionArn": fns["RecordFailed"].function_arn,
-                "JobQueueArn": compute.queue.job_queue_arn,
-                "GradientJobDefinitionArn": compute.gradient.job_definition_arn,
-                "UpdateJobDefinitionArn": compute.update.job_definition_arn,
-                "ReduceQueueUrl": self.reduction.queue.queue_url,
-                "BucketName": bucket.bucket_name,
-            })
+    def _substitutions(self) -> dict[str, str]:
+        """The ASL's `${Placeholder}`s: what each state calls or submits to."""
+        compute = self.compute
+        return {
+            "InitFunctionArn": self.functions["Init"].function_arn,
+            "SelectShotsFunctionArn": self.functions["SelectShots"].function_arn,
+            "RecordFailedFunctionArn": self.functions["RecordFailed"].function_arn,
+            "JobQueueArn": compute.queue.job_queue_arn,
+            "GradientJobDefinitionArn": compute.gradient.job_definition_arn,
+            "UpdateJobDefinitionArn": compute.update.job_definition_arn,
+            "ReduceQueueUrl": self.reduction.queue.queue_url,
+            "BucketName": self._bucket.bucket_name,
+        }
 
-    def _acknowledge(self, stack: Stack, bucket: s3.IBucket, sm_role: iam.IRole,
-                     fns: list[Any]) -> None:
-        bucket_arn = f"<{stack.resolve(stack.get_logical_id(bucket.node.default_child))}.Arn>"
-        iam5 = "AwsSolutions::AwsSolutions-IAM5[Resource::{}]".format
+    def _acknowledge(self, sm_role: iam.IRole) -> None:
+        objects = functools.partial(object_wildcard_finding, self._bucket)
         runs = ("Runs write under runs/<run id>/, the id being chosen at run time; the "
                 "prefix is fixed, the bucket is this one.")
-        for fn in fns:
+        for fn in self.functions.values():
             acknowledge(fn.role, {
-                iam5(f"{bucket_arn}/scans/*"): "Init reads the scan the user names at run "
-                                               "time (its summary and gathers index).",
-                iam5(f"{bucket_arn}/runs/*"): runs,
-                iam5(f"{bucket_arn}/*.npy"): "The starting model is any .npy key the user "
-                                             "names in the run's input.",
+                objects(SCANS): "Init reads the scan the user names at run time (its summary "
+                                "and gathers index).",
+                objects(RUNS): runs,
+                objects(MODELS): "The starting model is any .npy key the user names in the "
+                                 "run's input.",
             })
-        acknowledge(self.reduction.function.role, {iam5(f"{bucket_arn}/runs/*"): runs})
+        acknowledge(self.reduction.function.role, {objects(RUNS): runs})
         acknowledge(self.compute.job_role, {
-            iam5(f"{bucket_arn}/*"): "Gradient jobs read the SEG-Y file the scan names, at "
-                                     "any key of this bucket, by byte ranges.",
-            iam5(f"{bucket_arn}/runs/*"): runs})
+            objects("*"): "Gradient jobs read the SEG-Y file the scan names, at any key of "
+                          "this bucket, by byte ranges.",
+            objects(RUNS): runs})
         acknowledge(sm_role, {
-            iam5("*"): "batch:DescribeJobs/TerminateJob, CloudWatch Logs delivery and X-Ray "
-                       "accept no resource but *.",
+            wildcard_finding("*"): "batch:DescribeJobs/TerminateJob, CloudWatch Logs delivery "
+                                   "and X-Ray accept no resource but *.",
         })

@@ -10,6 +10,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from seisless.names import ENV_REDUCE_QUEUE_URL, RUNS_PREFIX
 from stacks.functions import docker_function
 from stacks.nag import acknowledge
 
@@ -47,12 +48,12 @@ class Reduction(Construct):
             removal_policy=removal_policy,
             # glibc's dynamic mmap threshold moves the reducer's chunk buffers onto a
             # fragmenting heap; a fixed threshold keeps peak memory flat (bench/RESULTS.md).
-            environment={"REDUCE_QUEUE_URL": self.queue.queue_url,
+            environment={ENV_REDUCE_QUEUE_URL: self.queue.queue_url,
                          "MALLOC_MMAP_THRESHOLD_": "1048576"})
         role = self.function.role
         role.add_to_policy(iam.PolicyStatement(
             actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-            resources=[bucket.arn_for_objects("runs/*")]))
+            resources=[bucket.arn_for_objects(f"{RUNS_PREFIX}*")]))
         role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
                                                resources=[bucket.bucket_arn]))
         self.queue.grant_send_messages(role)

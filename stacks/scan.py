@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -10,13 +12,20 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from stacks.functions import REPO_ROOT, asl_state_machine, docker_function
-from stacks.nag import acknowledge
+from seisless.names import INCOMING_PREFIX, SCANS_PREFIX
+from stacks.functions import REPO_ROOT, asl_state_machine, docker_function, states_arn
+from stacks.nag import acknowledge, object_wildcard_finding, wildcard_finding
+from stacks.storage import grant_objects
 
 ASL_PATH = REPO_ROOT / "statemachines" / "segy_scan.asl.json"
 SEGY_SUFFIXES = (".sgy", ".segy")
+# Object patterns of the policies, named once so each acknowledgment names the same one.
+SCANS = f"{SCANS_PREFIX}*"
+PARTS = f"{SCANS_PREFIX}*/parts/*"
+MANIFESTS = f"{SCANS_PREFIX}*/manifest.json"
 
 
 def _case_variants(text: str) -> list[str]:
@@ -28,7 +37,7 @@ def _case_variants(text: str) -> list[str]:
     return variants
 
 
-def incoming_key_patterns(prefix: str = "incoming/") -> list[dict[str, str]]:
+def incoming_key_patterns(prefix: str = INCOMING_PREFIX) -> list[dict[str, str]]:
     """EventBridge filters matching keys under `prefix` ending .sgy/.segy in any case.
 
     EventBridge cannot AND a `prefix` and a `suffix` on one field, and `wildcard` is
@@ -51,46 +60,36 @@ class ScanWorkflow(Construct):
                  log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
                  removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
         self._bucket = bucket
         self._log_retention = log_retention
         self._removal_policy = removal_policy
-
-        self.plan_fn = self._function(
-            "Plan", "lambdas.scan.plan.handler", memory_mb=1024, timeout=Duration.minutes(2),
-            read=["*"], write=["scans/*"])
-        self.scan_fn = self._function(
-            "Scan", "lambdas.scan.worker.handler", memory_mb=3008,
-            timeout=Duration.minutes(15), read=["*"], write=["scans/*/parts/*"], tagging=True)
-        self.merge_fn = self._function(
-            "Merge", "lambdas.scan.merge.handler", memory_mb=10240,
-            timeout=Duration.minutes(15), read=["scans/*"], write=["scans/*"])
-
+        self._create_functions()
         # A fixed name lets the role name its own child executions (Distributed Map)
         # without a circular reference between the state machine and its policy.
-        sm_name = f"{stack.stack_name}-segy-scan"
-        sm_arn = stack.format_arn(service="states", resource="stateMachine",
-                                  resource_name=sm_name,
-                                  arn_format=_colon_arn())
-        executions_arn = stack.format_arn(service="states", resource="execution",
-                                          resource_name=f"{sm_name}/*",
-                                          arn_format=_colon_arn())
-        role = iam.Role(self, "StateMachineRole",
-                        assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
-        for fn in (self.plan_fn, self.scan_fn, self.merge_fn):
-            role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
-                                                   resources=[fn.function_arn]))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"], resources=[bucket.arn_for_objects("scans/*/manifest.json")]))
-        role.add_to_policy(iam.PolicyStatement(actions=["states:StartExecution"],
-                                               resources=[sm_arn]))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["states:DescribeExecution", "states:StopExecution"],
-            resources=[executions_arn]))
+        sm_name = f"{Stack.of(self).stack_name}-segy-scan"
+        self.state_machine = self._state_machine(
+            sm_name, default_max_concurrency=default_max_concurrency)
+        self._create_trigger()
+        self._acknowledge(sm_name)
 
-        self.state_machine = asl_state_machine(
-            self, name=sm_name, asl=ASL_PATH, role=role, log_retention=log_retention,
-            removal_policy=removal_policy,
+    def _create_functions(self) -> None:
+        """Plan reads the upload and writes the manifest, each Scan worker writes only its
+        Parquet part (tagged as scratch), Merge reads the scan and writes its results."""
+        self.plan_fn = self._function(
+            "Plan", "lambdas.scan.plan.handler", memory_mb=1024, timeout=Duration.minutes(2),
+            read=["*"], write=[SCANS])
+        self.scan_fn = self._function(
+            "Scan", "lambdas.scan.worker.handler", memory_mb=3008,
+            timeout=Duration.minutes(15), read=["*"], write=[PARTS], tagging=True)
+        self.merge_fn = self._function(
+            "Merge", "lambdas.scan.merge.handler", memory_mb=10240,
+            timeout=Duration.minutes(15), read=[SCANS], write=[SCANS])
+
+    def _state_machine(self, sm_name: str, *,
+                       default_max_concurrency: int) -> sfn.StateMachine:
+        return asl_state_machine(
+            self, name=sm_name, asl=ASL_PATH, role=self._state_machine_role(sm_name),
+            log_retention=self._log_retention, removal_policy=self._removal_policy,
             substitutions={
                 "PlanFunctionArn": self.plan_fn.function_arn,
                 "ScanFunctionArn": self.scan_fn.function_arn,
@@ -98,6 +97,27 @@ class ScanWorkflow(Construct):
                 "DefaultMaxConcurrency": str(default_max_concurrency),
             })
 
+    def _state_machine_role(self, sm_name: str) -> iam.Role:
+        """Invoke the three functions, read manifests (the Distributed Map's ItemReader),
+        and start, describe and stop this state machine's own child executions."""
+        role = iam.Role(self, "StateMachineRole",
+                        assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
+        for fn in (self.plan_fn, self.scan_fn, self.merge_fn):
+            role.add_to_policy(iam.PolicyStatement(actions=["lambda:InvokeFunction"],
+                                                   resources=[fn.function_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[self._bucket.arn_for_objects(MANIFESTS)]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["states:StartExecution"],
+            resources=[states_arn(self, "stateMachine", sm_name)]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution", "states:StopExecution"],
+            resources=[states_arn(self, "execution", f"{sm_name}/*")]))
+        return role
+
+    def _create_trigger(self) -> None:
+        """The EventBridge rule starting a scan per SEG-Y upload; events it cannot deliver
+        (after a day of retries) wait in a dead-letter queue."""
         self.dead_letters = sqs.Queue(
             self, "TriggerDeadLetters",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
@@ -110,44 +130,40 @@ class ScanWorkflow(Construct):
             actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn]))
         self.rule = events.Rule(
             self, "OnSegyUpload",
-            description="Scan every .sgy/.segy object (any case) created under incoming/",
+            description=f"Scan every .sgy/.segy object (any case) created under {INCOMING_PREFIX}",
             event_pattern=events.EventPattern(
                 source=["aws.s3"],
                 detail_type=["Object Created"],
-                detail={"bucket": {"name": [bucket.bucket_name]},
+                detail={"bucket": {"name": [self._bucket.bucket_name]},
                         "object": {"key": incoming_key_patterns()}},
             ),
             targets=[targets.SfnStateMachine(
                 self.state_machine, role=self.trigger_role, dead_letter_queue=self.dead_letters,
                 retry_attempts=185, max_event_age=Duration.hours(24))],
         )
-        self._acknowledge(stack, sm_name)
 
-    def _acknowledge(self, stack: Stack, sm_name: str) -> None:
-        bucket_arn = f"<{stack.resolve(stack.get_logical_id(self._bucket.node.default_child))}.Arn>"
-        iam5 = "AwsSolutions::AwsSolutions-IAM5[Resource::{}]".format
+    def _acknowledge(self, sm_name: str) -> None:
+        objects = functools.partial(object_wildcard_finding, self._bucket)
         runtime_key = ("The uploaded object's key is only known at run time: Plan and Scan read "
                        "whichever object the event names, in this bucket only.")
         scan_prefix = ("Scans write under scans/<scan id>/, the id being derived from the "
                        "object at run time; the prefix is fixed, the bucket is this one.")
-        acknowledge(self.plan_fn.role, {
-            iam5(f"{bucket_arn}/*"): runtime_key, iam5(f"{bucket_arn}/scans/*"): scan_prefix})
+        acknowledge(self.plan_fn.role, {objects("*"): runtime_key, objects(SCANS): scan_prefix})
         acknowledge(self.scan_fn.role, {
-            iam5(f"{bucket_arn}/*"): runtime_key,
-            iam5(f"{bucket_arn}/scans/*/parts/*"): "Workers write only Parquet parts, under "
-                                                   "scans/<scan id>/parts/.",
+            objects("*"): runtime_key,
+            objects(PARTS): "Workers write only Parquet parts, under scans/<scan id>/parts/.",
         })
-        acknowledge(self.merge_fn.role, {iam5(f"{bucket_arn}/scans/*"): scan_prefix})
+        acknowledge(self.merge_fn.role, {objects(SCANS): scan_prefix})
         execution_arn = ("arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
                          f"execution:{sm_name}/*")
         acknowledge(self.state_machine.role, {
-            iam5(f"{bucket_arn}/scans/*/manifest.json"): "The Distributed Map reads only "
-                "manifests, whose scan id is known at run time.",
-            iam5(execution_arn): "The Distributed Map's child executions get their names "
-                "from Step Functions; this names only this state machine's executions.",
-            iam5("*"): "CloudWatch Logs delivery (logs:*LogDelivery*, DescribeLogGroups ...) and "
-                "X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) accept no "
-                "resource but *; CDK adds them for logging and tracing.",
+            objects(MANIFESTS): "The Distributed Map reads only manifests, whose scan id is "
+                "known at run time.",
+            wildcard_finding(execution_arn): "The Distributed Map's child executions get their "
+                "names from Step Functions; this names only this state machine's executions.",
+            wildcard_finding("*"): "CloudWatch Logs delivery (logs:*LogDelivery*, "
+                "DescribeLogGroups ...) and X-Ray (PutTraceSegments, PutTelemetryRecords, "
+                "GetSampling*) accept no resource but *; CDK adds them for logging and tracing.",
         })
         acknowledge(self.dead_letters, {
             "AwsSolutions::AwsSolutions-SQS3": "This queue is itself the dead-letter queue of "
@@ -160,20 +176,6 @@ class ScanWorkflow(Construct):
         fn = docker_function(self, name, cmd, memory_mb=memory_mb, timeout=timeout,
                              log_retention=self._log_retention,
                              removal_policy=self._removal_policy)
-        role = fn.role
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"],
-            resources=[self._bucket.arn_for_objects(p) for p in read]))
         write_actions = ["s3:PutObject"] + (["s3:PutObjectTagging"] if tagging else [])
-        role.add_to_policy(iam.PolicyStatement(
-            actions=write_actions, resources=[self._bucket.arn_for_objects(p) for p in write]))
-        # ListBucket lets a missing key answer 404 (not 403) to HeadObject.
-        role.add_to_policy(iam.PolicyStatement(actions=["s3:ListBucket"],
-                                               resources=[self._bucket.bucket_arn]))
+        grant_objects(fn.role, self._bucket, read=read, write=write, write_actions=write_actions)
         return fn
-
-
-def _colon_arn():
-    from aws_cdk import ArnFormat
-
-    return ArnFormat.COLON_RESOURCE_NAME

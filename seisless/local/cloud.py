@@ -24,8 +24,8 @@ from seisless.local import moto_patches
 from seisless.local.batch_executor import Attempt, BatchExecutor, BatchJobRun
 from seisless.local.lambda_executor import Invocation, LambdaExecutor
 from seisless.local.sqs_poller import Mapping, SqsPoller
-from seisless.local.template import REPO_ROOT, STACK_NAME, for_moto, function_specs, synthesize
-from seisless.names import OUTPUT_BUCKET, OUTPUT_SCAN_STATE_MACHINE
+from seisless.local.template import REPO_ROOT, for_moto, function_specs, synthesize
+from seisless.names import OUTPUT_BUCKET, OUTPUT_SCAN_STATE_MACHINE, STACK_NAME
 
 log = logging.getLogger("seisless.local")
 REGION = "us-east-1"

@@ -1,9 +1,12 @@
 """The CDK app, synthesized for the local cloud: the same template `cdk deploy` uses.
 
-Only what CloudFormation-on-moto cannot take is removed (the bootstrap version
-parameter and rule, which name an SSM parameter of a bootstrapped account); the Lambda
-functions' container `cmd` is read from the template so the local executor runs the very
-handler the image would.
+The app runs as `cdk synth` runs it: `python app.py` in a subprocess, with `cdk.json`'s
+context, writing a cloud assembly; seisless itself never imports the CDK app or the
+CDK (the app depends on seisless, not the other way round). Only what
+CloudFormation-on-moto cannot take is removed (the bootstrap version parameter and rule,
+which name an SSM parameter of a bootstrapped account); the Lambda functions' container
+`cmd` is read from the template so the local executor runs the very handler the image
+would.
 """
 
 from __future__ import annotations
@@ -11,15 +14,21 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from seisless.errors import LocalCloudError
+from seisless.names import STACK_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STACK_NAME = "SeislessScan"
+#: How much of a failed synthesis's stderr an error shows (the traceback's end names it).
+STDERR_TAIL_LINES = 15
+#: What CDK's policy validation (here: cdk-nag) writes into the cloud assembly.
+VALIDATION_REPORT = "validation-report.json"
 
 
 @dataclass(frozen=True)
@@ -30,35 +39,85 @@ class FunctionSpec:
     handler: str
 
 
-def synthesize(stack_name: str = STACK_NAME) -> dict[str, Any]:
-    """Synthesize the app's scan stack in-process and return its template (no Docker:
-    image assets are only hashed). Synthesized once per process; each call gets a copy."""
-    return json.loads(_synthesize_text(stack_name))
+def synthesize(cdk_out: Path | None = None) -> dict[str, Any]:
+    """The stack's template, read from the cloud assembly `cdk_out` (e.g. `cdk synth`'s
+    `cdk.out/`) or, by default, from a fresh synthesis of the app (no Docker: image
+    assets are only hashed). The app is synthesized once per process, since jsii starts
+    node each time; each call gets its own copy."""
+    text = _template_text(Path(cdk_out)) if cdk_out is not None else _synthesized_text()
+    return json.loads(text)
 
 
 @functools.cache
-def _synthesize_text(stack_name: str) -> str:
+def _synthesized_text() -> str:
+    with tempfile.TemporaryDirectory(prefix="seisless-synth-") as outdir:
+        return _template_text(synthesize_app(Path(outdir)))
+
+
+def synthesize_app(outdir: Path) -> Path:
+    """Run the CDK app (`python app.py` next to the package) into `outdir`, as `cdk synth`
+    would, and return `outdir`.
+
+    The CDK CLI hands an app its output directory in `CDK_OUTDIR` and its context in
+    `CDK_CONTEXT_JSON`; passing `cdk.json`'s context the same way makes this template
+    the one `cdk synth` writes (the CLI's own metadata switches aside: path and asset
+    metadata, version reporting). The app applies cdk-nag, so an unacknowledged finding
+    fails here as it fails `cdk synth`.
+    """
     if not (REPO_ROOT / "app.py").is_file():
         raise LocalCloudError(f"the CDK app is not next to the seisless package ({REPO_ROOT}); "
                               "the local cloud runs from a source checkout of seisless")
+    env = {**os.environ, "CDK_OUTDIR": str(outdir),
+           "CDK_CONTEXT_JSON": json.dumps(_cdk_json_context())}
     # jsii's banners about an old Node: the end-of-life one takes the major versions to
-    # silence ("20"), the deprecation one any value.
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION",
-                          "18,19,20,21,22,23")
-    import sys
+    # silence, the deprecation one any value.
+    env.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    env.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,19,20,21,22,23")
+    done = subprocess.run([sys.executable, "app.py"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise _synthesis_error(done.returncode, done.stderr, outdir)
+    return outdir
 
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    import aws_cdk as cdk
 
-    from stacks import SeislessScanStack
+def _cdk_json_context() -> dict[str, Any]:
+    path = REPO_ROOT / "cdk.json"
+    try:
+        return json.loads(path.read_text()).get("context", {})
+    except (OSError, json.JSONDecodeError) as err:
+        raise LocalCloudError(f"cannot read the CDK context from {path} ({err}); restore "
+                              "cdk.json from the seisless checkout") from None
 
-    with tempfile.TemporaryDirectory(prefix="seisless-synth-") as outdir:
-        app = cdk.App(outdir=outdir)
-        SeislessScanStack(app, stack_name)
-        assembly = app.synth()
-        return json.dumps(assembly.get_stack_by_name(stack_name).template)
+
+def _synthesis_error(returncode: int, stderr: str, outdir: Path) -> LocalCloudError:
+    """The cdk-nag findings nobody acknowledged, else the end of the app's stderr."""
+    findings = _unacknowledged_findings(outdir / VALIDATION_REPORT)
+    if findings:
+        return LocalCloudError(
+            "cdk-nag findings nobody acknowledged:\n  " + "\n  ".join(findings) +
+            "\nfix the resource, or acknowledge the finding with its reason in stacks/ "
+            "(stacks.nag.acknowledge(construct, {'AwsSolutions::<rule>': reason}))")
+    tail = "\n".join(stderr.strip().splitlines()[-STDERR_TAIL_LINES:])
+    return LocalCloudError(f"synthesizing the CDK app ({REPO_ROOT / 'app.py'}) failed with exit "
+                           f"code {returncode}:\n{tail}\nfix the app; `cdk synth` in "
+                           f"{REPO_ROOT} shows the whole error")
+
+
+def _unacknowledged_findings(report: Path) -> list[str]:
+    if not report.is_file():
+        return []
+    plugins = json.loads(report.read_text())["pluginReports"]
+    return [f"{violation['ruleName']} at {construct['constructPath']}"
+            for plugin in plugins for violation in plugin["violations"]
+            for construct in violation["violatingConstructs"]]
+
+
+def _template_text(cdk_out: Path) -> str:
+    path = cdk_out / f"{STACK_NAME}.template.json"
+    if not path.is_file():
+        raise LocalCloudError(f"{cdk_out} holds no template of the stack {STACK_NAME} ({path}); "
+                              f"run `cdk synth` in {REPO_ROOT}, or synthesize the app afresh")
+    return path.read_text()
 
 
 def for_moto(template: dict[str, Any]) -> dict[str, Any]:
