@@ -30,29 +30,22 @@ os.environ.setdefault("DEVITO_LOGGING", "WARNING")
 import numpy as np
 import pyarrow.parquet as pq
 
+from seisless.client.follow import history
+from seisless.client.run import run_imaging
 from seisless.demo import ITERATIONS, Line, fwi_input, make_line, upload_line
 from seisless.imaging import gradient
 from seisless.imaging.segy_shot import read_shot, shot_ranges
 from seisless.imaging.survey import water_mask
 from seisless.inversion import update
-from seisless.local.imaging_commands import run_imaging
-from seisless.names import OUTPUT_IMAGING_STATE_MACHINE
+from seisless.inversion.keys import RunKeys
 from seisless.storage import get_json
 
 
 def _state_seconds(sfn: Any, arn: str) -> dict[str, float]:
     """Wall seconds spent in each named state, summed over its visits."""
-    events, token = [], None
-    while True:
-        page = sfn.get_execution_history(executionArn=arn, maxResults=1000,
-                                         **({"nextToken": token} if token else {}))
-        events += page["events"]
-        token = page.get("nextToken")
-        if not token:
-            break
     entered: dict[str, float] = {}
     spent: dict[str, float] = {}
-    for event in events:
+    for event in history(sfn, arn):
         details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
         if details is None:
             continue
@@ -76,9 +69,10 @@ def cloud_run(cloud: Any, line: Line, scan_id: str, iterations: int, out: Path
     total = time.perf_counter() - started
     s3, sfn = cloud.client("s3"), cloud.client("stepfunctions")
     arn = next(e["executionArn"] for e in sfn.list_executions(
-        stateMachineArn=cloud.outputs[OUTPUT_IMAGING_STATE_MACHINE])["executions"]
+        stateMachineArn=cloud.imaging_state_machine_arn)["executions"]
         if e["name"] == "bench-fwi")
-    jobs = [get_json(s3, cloud.bucket, f"runs/bench-fwi/iter-{k}/leaf-{i}.job.json")
+    run = RunKeys("bench-fwi")
+    jobs = [get_json(s3, cloud.bucket, run.iteration(k).leaf_record(i))
             for k in range(iterations) for i in range(line.spec.n_shots)]
     job_s = {part: sum(j["seconds"][part] for j in jobs) for part in ("setup", "read", "solve")}
     states = _state_seconds(sfn, arn)

@@ -17,8 +17,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from seisless.client.scan import scan_via_workflow
 from seisless.local import LocalCloud
-from seisless.local.commands import scan_via_workflow
 from seisless.scan import run_direct
 from seisless.scan.plan import DEFAULT_RANGE_BYTES
 from seisless.synth import SurveySpec, write_survey

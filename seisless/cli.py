@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -17,13 +19,24 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from seisless.client.engine import ENGINES, LOCAL_ENDPOINT
 from seisless.errors import SeislessError
+from seisless.names import STACK_NAME
+
+if TYPE_CHECKING:
+    from seisless.scan import ScanOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Serverless seismic processing: scan SEG-Y files, locally or on AWS.")
 console = Console(stderr=True)
 
 Byte = Annotated[int, typer.Option(min=1, max=237)]
+#: --inline-byte, --crossline-byte, --cdp-x-byte, --cdp-y-byte (SEG-Y rev 1 positions).
+DEFAULT_HEADER_BYTES = (189, 193, 181, 185)
+Endpoint = Annotated[str | None, typer.Option(
+    help=f"local cloud endpoint for --engine local (default {LOCAL_ENDPOINT}); when "
+         "nothing answers there, a local cloud is started for this command")]
+StackName = Annotated[str, typer.Option(help="the deployed stack for --engine aws")]
 
 
 @app.command()
@@ -44,36 +57,55 @@ def scan(
     engine: Annotated[str, typer.Option(
         help="direct (in-process), local (the local cloud's workflow) or aws (the deployed "
              "stack, found by its CloudFormation outputs)")] = "direct",
-    stack_name: Annotated[str, typer.Option(help="deployed stack for --engine aws")
-                          ] = "SeislessScan",
+    endpoint: Endpoint = None,
+    stack_name: StackName = STACK_NAME,
 ) -> None:
     """Scan SOURCE into per-trace attributes, a gathers index, a summary and a map."""
-    from seisless.scan import ScanOptions, run_direct
+    if engine not in ("direct", *ENGINES):
+        raise typer.BadParameter("engine is direct, local or aws", param_hint="--engine")
+    options = _direct_options(engine, workers=workers, range_mb=range_mb, byteorder=byteorder,
+                              sample_format=sample_format,
+                              header_bytes=(inline_byte, crossline_byte, cdp_x_byte, cdp_y_byte))
+    if options is None:
+        from seisless.client.scan import scan_via_workflow
+
+        summary = scan_via_workflow(source, out, engine=engine, stack_name=stack_name,
+                                    endpoint=endpoint, say=_say(engine))
+    else:
+        summary = _scan_direct(source, out, options, workers)
+    _report(summary, out)
+
+
+def _direct_options(engine: str, *, workers: int | None, range_mb: float | None,
+                    byteorder: str, sample_format: int | None,
+                    header_bytes: tuple[int, int, int, int]) -> ScanOptions | None:
+    """The direct engine's options from the command line; None for a workflow engine,
+    which scans an upload with the defaults, so any other value is refused there."""
+    from seisless.scan import ScanOptions
     from seisless.segy import HeaderKeys
 
-    if engine not in ("direct", "local", "aws"):
-        raise typer.BadParameter("engine is direct, local or aws", param_hint="--engine")
     if engine != "direct":
-        from seisless.local.commands import scan_via_workflow
-
         if (workers, range_mb, byteorder, sample_format) != (None, None, "auto", None) or \
-                (inline_byte, crossline_byte, cdp_x_byte, cdp_y_byte) != (189, 193, 181, 185):
+                header_bytes != DEFAULT_HEADER_BYTES:
             raise typer.BadParameter("scan options apply to --engine direct only: an upload "
                                      "is scanned with the defaults", param_hint="--engine")
-        summary = scan_via_workflow(source, out, engine=engine, stack_name=stack_name,
-                                    say=lambda line: console.print(f"[cyan]{engine}[/] {line}"))
-        _report(summary, out)
-        return
+        return None
     orders = {"auto": None, "big": ">", "little": "<"}
     if byteorder not in orders:
         raise typer.BadParameter("byte order is auto, big or little", param_hint="--byteorder")
-    options = ScanOptions(
-        keys=HeaderKeys(inline=inline_byte, crossline=crossline_byte,
-                        cdp_x=cdp_x_byte, cdp_y=cdp_y_byte),
+    inline, crossline, cdp_x, cdp_y = header_bytes
+    return ScanOptions(
+        keys=HeaderKeys(inline=inline, crossline=crossline, cdp_x=cdp_x, cdp_y=cdp_y),
         range_bytes=None if range_mb is None else max(1, int(range_mb * 1024 * 1024)),
         byteorder=orders[byteorder],
         sample_format=sample_format,
     )
+
+
+def _scan_direct(source: str, out: Path, options: ScanOptions, workers: int | None) -> dict:
+    """Scan in this process with a progress bar; the summary of what was written."""
+    from seisless.scan import run_direct
+
     with Progress(TextColumn("[bold]scan"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), TimeRemainingColumn(), console=console,
                   transient=True) as progress:
@@ -86,7 +118,13 @@ def scan(
                             on_progress=lambda n: progress.advance(task, n))
         progress.update(task, description="write")
         result.write(out)
-    _report(result.summary(), out)
+    return result.summary()
+
+
+def _say(engine: str) -> Callable[[str], None]:
+    """A workflow's progress lines on the console, tagged with the engine (as text: a
+    line like `shots done 1/3 [#..]` is not markup)."""
+    return lambda line: console.print(f"[cyan]{engine}[/] {escape(line)}")
 
 
 def _report(summary: dict, out: Path) -> None:
@@ -110,20 +148,20 @@ def run(
     out: Annotated[Path, typer.Option("--out", "-o", help="where results are downloaded")
                    ] = Path("run-output"),
     engine: Annotated[str, typer.Option(
-        help="local (a running `seisless up`) or aws (the deployed stack)")] = "local",
+        help="local (the local cloud at --endpoint, or one started for this command) or "
+             "aws (the deployed stack)")] = "local",
     resume: Annotated[str | None, typer.Option(
         help="continue this run id from its last completed iteration")] = None,
-    endpoint: Annotated[str | None, typer.Option(
-        help="local cloud endpoint (default http://127.0.0.1:4566)")] = None,
-    stack_name: Annotated[str, typer.Option(help="the deployed stack")] = "SeislessScan",
+    endpoint: Endpoint = None,
+    stack_name: StackName = STACK_NAME,
 ) -> None:
     """Start an imaging run (FWI, LS-RTM, RTM), follow it, and download its results."""
-    from seisless.local.imaging_commands import run_imaging
+    from seisless.client.run import run_imaging
 
-    if engine not in ("local", "aws"):
+    if engine not in ENGINES:
         raise typer.BadParameter("engine is local or aws", param_hint="--engine")
     run_imaging(input_json, out, engine=engine, resume=resume, stack_name=stack_name,
-                endpoint=endpoint, say=lambda line: console.print(f"[cyan]{engine}[/] {line}"))
+                endpoint=endpoint, say=_say(engine))
 
 
 @app.command()
@@ -135,7 +173,7 @@ def up(
     """Start the local cloud (S3, EventBridge, Step Functions, Lambda) until Ctrl-C."""
     import logging
 
-    from seisless.local.commands import up as run_up
+    from seisless.local.serve import up as run_up
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     run_up(port=port, workers=workers, say=console.print)

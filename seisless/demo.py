@@ -29,9 +29,10 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.markup import escape
 
+from seisless.client.follow import Progress
+from seisless.client.run import run_imaging
+from seisless.client.scan import scan_via_workflow
 from seisless.imaging import survey
-from seisless.local.commands import Progress, scan_via_workflow
-from seisless.local.imaging_commands import run_imaging
 from seisless.scan import run_direct
 from seisless.scan.documents import scan_id_for
 from seisless.storage import array_bytes

@@ -25,7 +25,12 @@ from seisless.local.batch_executor import Attempt, BatchExecutor, BatchJobRun
 from seisless.local.lambda_executor import Invocation, LambdaExecutor
 from seisless.local.sqs_poller import Mapping, SqsPoller
 from seisless.local.template import REPO_ROOT, for_moto, function_specs, synthesize
-from seisless.names import OUTPUT_BUCKET, OUTPUT_SCAN_STATE_MACHINE, STACK_NAME
+from seisless.names import (
+    OUTPUT_BUCKET,
+    OUTPUT_IMAGING_STATE_MACHINE,
+    OUTPUT_SCAN_STATE_MACHINE,
+    STACK_NAME,
+)
 
 log = logging.getLogger("seisless.local")
 REGION = "us-east-1"
@@ -85,8 +90,12 @@ class LocalCloud:
         return self.outputs[OUTPUT_BUCKET]
 
     @property
-    def state_machine_arn(self) -> str:
+    def scan_state_machine_arn(self) -> str:
         return self.outputs[OUTPUT_SCAN_STATE_MACHINE]
+
+    @property
+    def imaging_state_machine_arn(self) -> str:
+        return self.outputs[OUTPUT_IMAGING_STATE_MACHINE]
 
     @property
     def lambda_log(self) -> Path:

@@ -11,15 +11,15 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from seisless.client.scan import scan_via_workflow
 from seisless.errors import SegyFormatError, WorkflowFailedError
-from seisless.local.commands import scan_via_workflow
 
 pytestmark = pytest.mark.integration
 
 
 def _executions(cloud: Any) -> list[dict[str, Any]]:
     sfn = cloud.client("stepfunctions")
-    return sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"]
+    return sfn.list_executions(stateMachineArn=cloud.scan_state_machine_arn)["executions"]
 
 
 def _family(cls: type) -> set[str]:
@@ -40,13 +40,30 @@ def test_upload_scans_like_the_direct_engine(cloud: Any, segy_dir: Path, tmp_pat
     assert (tmp_path / "out" / "map.png").stat().st_size > 0
 
 
+def test_a_running_local_cloud_is_found_at_its_endpoint(cloud: Any, segy_dir: Path,
+                                                       tmp_path: Path) -> None:
+    """What `seisless scan --engine local` does beside a `seisless up`: no cloud object,
+    only the endpoint; the progress lines a user sees."""
+    lines: list[str] = []
+    before = len(_executions(cloud))
+    summary = scan_via_workflow(segy_dir / "small.sgy", tmp_path / "out", engine="local",
+                                endpoint=cloud.endpoint, key="incoming/by-endpoint.sgy",
+                                say=lines.append)
+    assert len(_executions(cloud)) == before + 1, "scanned in the running cloud"
+    assert summary == json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert lines[0].startswith(f"upload {segy_dir / 'small.sgy'} -> s3://{cloud.bucket}/")
+    assert lines[1].startswith("execution arn:aws:states:")
+    assert {"state Plan", "state ScanRanges", "state Merge"} <= set(lines)
+    assert "map items 1/1" in lines and lines[-1].startswith("done in ")
+
+
 def test_many_ranges_fan_out(cloud: Any, segy_dir: Path, tmp_path: Path) -> None:
     """A hand-started execution with options: several map items, still row for row."""
     from seisless.scan import ScanOptions, run_direct
 
     s3, sfn = cloud.client("s3"), cloud.client("stepfunctions")
     s3.upload_file(str(segy_dir / "small.sgy"), cloud.bucket, "manual/small.sgy")
-    arn = sfn.start_execution(stateMachineArn=cloud.state_machine_arn, name="fan-out",
+    arn = sfn.start_execution(stateMachineArn=cloud.scan_state_machine_arn, name="fan-out",
                               input=json.dumps({
         "bucket": cloud.bucket, "key": "manual/small.sgy", "max_concurrency": 2,
         "options": {"n_ranges": 4}}))["executionArn"]
@@ -88,7 +105,7 @@ def test_repeated_event_keeps_the_first_result(cloud: Any, segy_dir: Path,
     event = sfn.describe_execution(executionArn=first["executionArn"])["input"]
     listing = s3.list_objects_v2(Bucket=cloud.bucket, Prefix="scans/")["Contents"]
     before = {o["Key"]: o["ETag"] for o in listing}
-    second = sfn.start_execution(stateMachineArn=cloud.state_machine_arn, name="again",
+    second = sfn.start_execution(stateMachineArn=cloud.scan_state_machine_arn, name="again",
                                  input=event)
     desc = _wait(sfn, second["executionArn"])
     assert desc["status"] == "SUCCEEDED"

@@ -13,11 +13,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from seisless.client.run import run_imaging
+from seisless.client.scan import scan_via_workflow
 from seisless.errors import WorkflowFailedError
 from seisless.imaging import Model, Shot, forward, solver
 from seisless.imaging.segy_shot import read_shot, shot_ranges
-from seisless.local.commands import scan_via_workflow
-from seisless.local.imaging_commands import run_imaging
+from seisless.inversion.keys import RunKeys
 from seisless.storage import array_bytes
 from tests.helpers.models import layered
 from tests.helpers.shots import NREC, NX, NZ, shot_gather_segy
@@ -46,11 +47,10 @@ def survey(cloud, tmp_path_factory):
     return path, scan_id
 
 
-def _run(cloud, tmp_path: Path, data: dict) -> dict:
+def _run(cloud, tmp_path: Path, data: dict, say=lambda _: None) -> dict:
     spec = tmp_path / "input.json"
     spec.write_text(json.dumps(data))
-    return run_imaging(spec, tmp_path / "out", cloud=cloud, say=lambda _: None,
-                       timeout_s=300)
+    return run_imaging(spec, tmp_path / "out", cloud=cloud, say=say, timeout_s=300)
 
 
 def _fwi(scan_id: str, run_id: str, **extra) -> dict:
@@ -62,10 +62,19 @@ def _fwi(scan_id: str, run_id: str, **extra) -> dict:
 def test_fwi_two_iterations_with_a_spot_reclaim(cloud, survey, tmp_path) -> None:
     path, scan_id = survey
     cloud.batch.reclaim(1)  # shot 1's first attempt dies as a Spot reclaim would
-    result = _run(cloud, tmp_path, _fwi(scan_id, "fwi-test"))
+    lines: list[str] = []
+    result = _run(cloud, tmp_path, _fwi(scan_id, "fwi-test"), say=lines.append)
     objective = result["objective"]
     assert len(objective) == 2 and objective[1] < objective[0]
     assert result["tombstones"] == {}
+    for k in (0, 1):  # what `seisless run` prints while it follows the run
+        assert f"iteration {k}: 3 shots" in lines and "  shots done 3/3 [###]" in lines
+        assert f"iteration {k} done: objective {objective[k]:.6g}" in lines
+    assert lines[-1] == f"done: objective {[round(v, 6) for v in objective]}; " \
+        f"results in {tmp_path / 'out'}"
+    assert (tmp_path / "out" / "iter-2" / "model.npy").exists()
+    assert (tmp_path / "out" / "objective.png").exists()
+    keys = RunKeys("fwi-test").iteration(0)
     s3, batch = cloud.client("s3"), cloud.client("batch")
     # The reclaimed child was retried by the job definition's strategy (Host EC2*).
     queue = batch.describe_job_queues()["jobQueues"][0]["jobQueueArn"]
@@ -78,14 +87,14 @@ def test_fwi_two_iterations_with_a_spot_reclaim(cloud, survey, tmp_path) -> None
     gathers = pq.read_table(path.parent / "scan" / "gathers.parquet")
     model = Model(np.full((NX, NZ), 1.5, np.float32), (10.0, 10.0), nbl=20, space_order=4)
     shots = json.loads(s3.get_object(Bucket=cloud.bucket,
-                                     Key="runs/fwi-test/iter-0/shots.json")["Body"].read())
+                                     Key=keys.shots)["Body"].read())
     grads = []
     for record in shots["shots"]:
         shot = read_shot(str(path), shot_ranges(gathers, record), f0=0.015, field_record=record)
         grads.append(solver.gradient(model, shot, "fwi")[1].astype(np.float32))
     expected = (grads[0] + grads[1]) + grads[2]  # the fan-in-2 tree's order
     root = np.load(io.BytesIO(s3.get_object(Bucket=cloud.bucket,
-                                            Key="runs/fwi-test/iter-0/l2-0.npy")["Body"].read()))
+                                            Key=keys.node_stem(2, 0) + ".npy")["Body"].read()))
     # float32 solves in another process (thread count, compiler flags): equal to 0.2 %
     np.testing.assert_allclose(root, expected, rtol=0, atol=2e-3 * np.abs(expected).max())
 
@@ -137,17 +146,18 @@ def test_invalid_inputs_fail_with_a_readable_cause(cloud, survey, tmp_path, chan
 def test_resume_continues_from_the_last_completed_iteration(cloud, survey, tmp_path) -> None:
     _, scan_id = survey
     s3 = cloud.client("s3")
+    run = RunKeys("fwi-resume")
     first = _run(cloud, tmp_path, _fwi(scan_id, "fwi-resume", iterations=1))
     assert len(first["objective"]) == 1
     done = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(
-        Bucket=cloud.bucket, Prefix="runs/fwi-resume/iter-0/")["Contents"]}
+        Bucket=cloud.bucket, Prefix=run.iteration(0).prefix)["Contents"]}
     resumed = _run(cloud, tmp_path, {**_fwi(scan_id, "fwi-resume", iterations=2),
                                      "resume": True})
     assert resumed["objective"][0] == first["objective"][0]
     assert len(resumed["objective"]) == 2
     again = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(
-        Bucket=cloud.bucket, Prefix="runs/fwi-resume/iter-0/")["Contents"]}
+        Bucket=cloud.bucket, Prefix=run.iteration(0).prefix)["Contents"]}
     assert {k: again[k] for k in done} == done  # iteration 0 was not recomputed
-    assert any(k.startswith("runs/fwi-resume/iter-1/leaf-") for k in [
+    assert any(k.startswith(run.iteration(1).node_stem(0, 0)) for k in [
         o["Key"] for o in s3.list_objects_v2(Bucket=cloud.bucket,
-                                             Prefix="runs/fwi-resume/iter-1/")["Contents"]])
+                                             Prefix=run.iteration(1).prefix)["Contents"]])

@@ -57,3 +57,23 @@ def test_a_directory_or_random_bytes_is_a_clear_error(tmp_path: Path) -> None:
         result = _run("scan", str(source), "--out", str(tmp_path / "out"))
         assert result.returncode == 2, result.stderr
         assert code in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("--engine", "cloud"), "engine is direct, local or aws"),
+    (("--engine", "local", "--workers", "2"), "apply to --engine direct only"),
+    (("--engine", "aws", "--inline-byte", "9"), "apply to --engine direct only"),
+    (("--byteorder", "middle"), "byte order is auto, big or little"),
+])
+def test_scan_options_are_checked_before_anything_runs(tmp_path: Path, segy_data: Path,
+                                                       args: tuple[str, ...], says: str) -> None:
+    result = _run("scan", str(segy_data / "small.sgy"), "--out", str(tmp_path / "out"), *args)
+    assert result.returncode == 2
+    assert says in " ".join(result.stderr.replace("│", " ").split())
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_refuses_an_unknown_engine(tmp_path: Path) -> None:
+    result = _run("run", str(tmp_path / "input.json"), "--engine", "direct")
+    assert result.returncode == 2
+    assert "engine is local or aws" in " ".join(result.stderr.replace("│", " ").split())

@@ -1,0 +1,143 @@
+"""Which cloud a command talks to: one `Target`, whatever the engine.
+
+`seisless scan --engine local|aws` and `seisless run` both open their engine here, so
+"local" means the same for both: the local cloud at `endpoint` if one answers there
+(`seisless up`), otherwise one started for the duration of the command. "aws" is the
+stack `cdk deploy` created, found by its CloudFormation outputs, so a command needs no
+resource name beyond the stack's. `seisless.local` is imported only by the local engine:
+a command against AWS never loads the emulator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from seisless.errors import ConfigError
+from seisless.names import (
+    OUTPUT_BUCKET,
+    OUTPUT_IMAGING_STATE_MACHINE,
+    OUTPUT_SCAN_STATE_MACHINE,
+    STACK_NAME,
+)
+
+if TYPE_CHECKING:
+    from seisless.local import LocalCloud
+
+log = logging.getLogger("seisless.client")
+ENGINES = ("local", "aws")
+LOCAL_ENDPOINT = "http://127.0.0.1:4566"
+#: The outputs a stack must have for a command to use it.
+REQUIRED_OUTPUTS = (OUTPUT_BUCKET, OUTPUT_SCAN_STATE_MACHINE, OUTPUT_IMAGING_STATE_MACHINE)
+ClientFactory = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a command needs of a deployed stack: clients, the bucket, both workflows."""
+
+    s3: Any
+    sfn: Any
+    bucket: str
+    scan_state_machine_arn: str
+    imaging_state_machine_arn: str
+
+    @classmethod
+    def from_outputs(cls, client: ClientFactory, outputs: dict[str, str]) -> Target:
+        return cls(client("s3"), client("stepfunctions"), outputs[OUTPUT_BUCKET],
+                   outputs[OUTPUT_SCAN_STATE_MACHINE], outputs[OUTPUT_IMAGING_STATE_MACHINE])
+
+
+@contextlib.contextmanager
+def open_target(engine: str, *, stack_name: str = STACK_NAME, endpoint: str | None = None,
+                cloud: LocalCloud | None = None) -> Iterator[Target]:
+    """The target of `engine` for the duration of the `with` block.
+
+    `cloud`, a `LocalCloud` already running in this process (tests, the demo), is the
+    local engine as it is. A local cloud started here is stopped when the block ends,
+    so everything the command downloads must happen inside it.
+    """
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be local or aws, got {engine!r}")
+    if engine == "aws":
+        yield _deployed(stack_name)
+    elif cloud is not None:
+        yield Target.from_outputs(cloud.client, cloud.outputs)
+    else:
+        with _local(endpoint or LOCAL_ENDPOINT) as target:
+            yield target
+
+
+def local_client(endpoint: str, service: str, **kwargs: Any) -> Any:
+    """A boto3 client of the local cloud at `endpoint`, with the credentials and region
+    the local cloud gives its own clients (stated once, in `seisless.local.cloud`)."""
+    import boto3
+
+    from seisless.local.cloud import CREDENTIALS, REGION
+
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, **CREDENTIALS,
+                        **kwargs)
+
+
+@contextlib.contextmanager
+def _local(endpoint: str) -> Iterator[Target]:
+    outputs = _running_local_stack(endpoint)
+    if outputs is not None:
+        yield Target.from_outputs(functools.partial(local_client, endpoint), outputs)
+        return
+    from seisless.local import LocalCloud
+
+    log.info("no local cloud answers at %s: starting one for this command", endpoint)
+    with LocalCloud(port=0) as started:
+        yield Target.from_outputs(started.client, started.outputs)
+
+
+def _running_local_stack(endpoint: str) -> dict[str, str] | None:
+    """The outputs of the seisless stack of the local cloud at `endpoint`; None when
+    nothing listens there. A local cloud deploys one stack, so it is found by its
+    outputs whatever its name."""
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    probe = Config(connect_timeout=1, read_timeout=30, retries={"total_max_attempts": 1})
+    try:
+        stacks = local_client(endpoint, "cloudformation", config=probe).describe_stacks()
+    except EndpointConnectionError:
+        return None
+    except (ClientError, BotoCoreError) as err:
+        raise ConfigError(f"{endpoint} answers but is not a seisless local cloud ({err}); "
+                          "stop what listens there or pass another --endpoint") from None
+    for stack in stacks["Stacks"]:
+        outputs = _outputs(stack)
+        if all(name in outputs for name in REQUIRED_OUTPUTS):
+            return outputs
+    raise ConfigError(f"the local cloud at {endpoint} holds no seisless stack; restart it "
+                      "with `seisless up`")
+
+
+def _deployed(stack_name: str) -> Target:
+    """The stack deployed on AWS, with the credentials and region of the environment."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        stack = boto3.client("cloudformation").describe_stacks(StackName=stack_name)
+    except (ClientError, BotoCoreError) as err:
+        raise ConfigError(f"cannot find the deployed stack {stack_name!r} ({err}); deploy "
+                          "it with `cdk deploy` or check your AWS credentials and region"
+                          ) from None
+    outputs = _outputs(stack["Stacks"][0])
+    missing = [name for name in REQUIRED_OUTPUTS if name not in outputs]
+    if missing:
+        raise ConfigError(f"the stack {stack_name!r} has no output {', '.join(missing)}: it "
+                          "is not a seisless stack, or an older one; redeploy it with "
+                          "`cdk deploy`")
+    return Target.from_outputs(boto3.client, outputs)
+
+
+def _outputs(stack: dict[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}

@@ -1,0 +1,173 @@
+"""`seisless run INPUT.json --engine local|aws`: start an imaging run, follow it, fetch it.
+
+While the run goes on, the client says when each iteration starts, how many of its shots
+have a committed leaf (a gradient or a tombstone), and each iteration's objective; at
+the end it downloads what a person looks at (config, per-iteration models, pictures,
+histories), draws the objective and names every tombstoned shot.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from seisless.client.engine import Target, open_target
+from seisless.client.follow import Progress, follow
+from seisless.errors import ConfigError
+from seisless.inversion.keys import IterationKeys, RunKeys
+from seisless.names import STACK_NAME
+from seisless.storage import get_json, list_keys
+
+if TYPE_CHECKING:
+    from seisless.local import LocalCloud
+
+#: The states whose exit the progress reports (statemachines/imaging.asl.json).
+SELECT_STATE, UPDATE_STATE = "SelectShots", "Update"
+
+
+def _leaf_sidecar(keys: IterationKeys, index: int) -> str:
+    """A leaf's commit marker: it exists once the shot's gradient or tombstone does."""
+    return keys.node_stem(0, index) + ".json"
+
+
+class RunProgress:
+    """Says each iteration's shot count, its shots done, and its objective."""
+
+    def __init__(self, target: Target, run: RunKeys, say: Progress) -> None:
+        self._target, self._run, self._say = target, run, say
+        self._iteration: int | None = None
+        self._shots = 0
+        self._done = -1
+
+    def event(self, event: dict[str, Any]) -> None:
+        if event["type"] != "TaskStateExited":
+            return
+        details = event["stateExitedEventDetails"]
+        if details["name"] == SELECT_STATE:
+            plan = json.loads(details["output"])["selected"]["plan"]
+            self._iteration, self._shots, self._done = plan["iteration"], plan["array_size"], -1
+            self._say(f"iteration {self._iteration}: {self._shots} shots")
+        elif details["name"] == UPDATE_STATE and self._iteration is not None:
+            history = get_json(self._target.s3, self._target.bucket,
+                               self._run.iteration(self._iteration + 1).history,
+                               what="the objective history", fix="the Update job writes it")
+            self._say(f"iteration {self._iteration} done: objective "
+                      f"{history['objective'][-1]:.6g}")
+
+    def poll(self) -> None:
+        if self._iteration is None:
+            return
+        keys = self._run.iteration(self._iteration)
+        listed = set(list_keys(self._target.s3, self._target.bucket, keys.prefix))
+        done = sum(_leaf_sidecar(keys, i) in listed for i in range(self._shots))
+        if done != self._done:
+            self._done = done
+            self._say(f"  shots done {done}/{self._shots} "
+                      f"[{'#' * done}{'.' * (self._shots - done)}]")
+
+
+def load_input(path: str | Path, resume: str | None) -> dict[str, Any]:
+    """The run's input document; `resume` (a run id) continues that run."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path}: cannot read the run input ({err}); give a JSON file "
+                          "like the README's example") from None
+    if resume:
+        data = {**data, "run_id": resume, "resume": True}
+    return data
+
+
+def run_imaging(input_path: str | Path, out_dir: str | Path, *, engine: str = "local",
+                resume: str | None = None, stack_name: str = STACK_NAME,
+                endpoint: str | None = None, cloud: LocalCloud | None = None,
+                say: Progress = print, timeout_s: float = 24 * 3600) -> dict[str, Any]:
+    """Start (or resume) an imaging run, follow it and download its results.
+
+    Raises `WorkflowFailedError` with the Fail state's error and cause when it fails.
+    """
+    data = load_input(input_path, resume)
+    name = str(data.get("run_id") or f"run-{uuid.uuid4().hex[:12]}")
+    if data.get("resume"):  # from --resume or the input: execution names are unique
+        name = f"{name}-resume-{uuid.uuid4().hex[:6]}"
+    data.setdefault("run_id", name)
+    run = RunKeys(data["run_id"])
+    with open_target(engine, stack_name=stack_name, endpoint=endpoint, cloud=cloud) as target:
+        arn = target.sfn.start_execution(stateMachineArn=target.imaging_state_machine_arn,
+                                         name=name, input=json.dumps(data))["executionArn"]
+        say(f"run {run.run_id}: execution {arn}")
+        follow(target.sfn, arn, RunProgress(target, run, say), what=f"run {run.run_id}",
+               timeout_s=timeout_s)
+        result = download(target.s3, target.bucket, run, Path(out_dir))
+    for key, reason in result["tombstones"].items():
+        say(f"missing shot {key}: {reason}")
+    say(f"done: objective {[round(v, 6) for v in result['objective']]}; results in {out_dir}")
+    return result
+
+
+def download(s3: Any, bucket: str, run: RunKeys, out: Path) -> dict[str, Any]:
+    """Fetch config, per-iteration histories, models and pictures into `out` (laid out
+    as under the run's prefix); draw the objective; the result (also `result.json`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    listed = set(list_keys(s3, bucket, run.prefix))
+    iterations = _iterations(run, listed)
+    wanted = [run.config, *(key for it in iterations for key in (
+        it.shots, it.history, it.model, it.model_meta, it.picture, it.image))]
+    for key in wanted:
+        if key in listed:
+            path = _local_path(out, run, key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, key, str(path))
+    histories = [it.history for it in iterations if it.history in listed]
+    objective = json.loads(_local_path(out, run, histories[-1]).read_text())["objective"] \
+        if histories else []
+    if objective:
+        _plot_objective(objective, out / "objective.png")
+    result = {"run_id": run.run_id, "objective": objective,
+              "tombstones": _tombstones(s3, bucket, iterations, listed), "output": str(out)}
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _local_path(out: Path, run: RunKeys, key: str) -> Path:
+    """Where `key` of the run is downloaded: its path below the run's prefix."""
+    return out / key[len(run.prefix):]
+
+
+def _iterations(run: RunKeys, listed: set[str]) -> list[IterationKeys]:
+    """The run's iterations that hold any object (they are numbered from 0 up)."""
+    found: list[IterationKeys] = []
+    while any(key.startswith(run.iteration(len(found)).prefix) for key in listed):
+        found.append(run.iteration(len(found)))
+    return found
+
+
+def _tombstones(s3: Any, bucket: str, iterations: list[IterationKeys],
+                listed: set[str]) -> dict[str, str | None]:
+    """Each tombstoned leaf's sidecar key and why its shot's job failed."""
+    found: dict[str, str | None] = {}
+    for keys in iterations:
+        for index in itertools.count():
+            sidecar = _leaf_sidecar(keys, index)
+            if sidecar not in listed:
+                break
+            side = get_json(s3, bucket, sidecar, what="a leaf sidecar")
+            if side.get("tombstones"):
+                found[sidecar] = side.get("reason")
+    return found
+
+
+def _plot_objective(values: list[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.add_subplot()
+    ax.semilogy(range(len(values)), values, "o-")
+    ax.set(xlabel="iteration", ylabel="objective (misfit)", title="objective history")
+    fig.savefig(path, dpi=80, bbox_inches="tight")

@@ -1,0 +1,40 @@
+"""`seisless up`: the local cloud served until Ctrl-C, for clients in other processes.
+
+`seisless scan|run --engine local` and the AWS CLI (`--endpoint-url`) reach it at its
+endpoint; the banner says everything they need, credentials included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable
+
+from seisless.local.cloud import CREDENTIALS, DEFAULT_PORT, REGION, LocalCloud
+
+
+def up(*, port: int = DEFAULT_PORT, workers: int | None = None,
+       say: Callable[[str], None] = print) -> None:
+    """Start the local cloud, print how to reach it, and serve until Ctrl-C (or SIGTERM)."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with LocalCloud(port=port, workers=workers) as cloud:
+            say(f"seisless local cloud: {cloud.endpoint}\n"
+                f"  bucket:        {cloud.bucket}\n"
+                f"  state machine: {cloud.scan_state_machine_arn}\n"
+                f"  imaging:       {cloud.imaging_state_machine_arn}\n"
+                f"  lambda logs:   {cloud.lambda_log}\n"
+                f"  try: aws --endpoint-url {cloud.endpoint} s3 cp FILE.sgy "
+                f"s3://{cloud.bucket}/incoming/\n"
+                f"  (credentials: any, e.g. AWS_ACCESS_KEY_ID={CREDENTIALS['aws_access_key_id']}"
+                f" AWS_SECRET_ACCESS_KEY={CREDENTIALS['aws_secret_access_key']}; "
+                f"region {REGION})\n"
+                "Ctrl-C stops it.")
+            with contextlib.suppress(KeyboardInterrupt):
+                while not stop.wait(1.0):
+                    pass
+            say("stopping the local cloud")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
