@@ -2,8 +2,12 @@
 
 moto's docker-free Batch marks jobs succeeded without running them; this executor runs
 the job definition's container command (`python -m containers.gradient.entrypoint` ...)
-with this interpreter, the job's environment and `AWS_BATCH_JOB_ARRAY_INDEX`, under the
-job definition's retry strategy and attempt timeout. Jobs share the machine's cores: a
+in its image's environment (`seisless.local.environments`: the image's interpreter and
+root, never the caller's), with the job's environment and `AWS_BATCH_JOB_ARRAY_INDEX`,
+under the job definition's retry strategy and attempt timeout. Only the job
+definition's own command ever runs: a job whose `containerOverrides.command` differs is
+failed without starting anything (any local process could otherwise run a shell
+command as the user who started the local cloud). Jobs share the machine's cores: a
 job waits until its vCPUs are free, and runs with that many OpenMP threads.
 
 `reclaim(index)` injects a Spot reclaim: the next attempt of array child `index` is
@@ -16,9 +20,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import logging
-import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,10 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from seisless.local.environments import Runtime
+
 log = logging.getLogger("seisless.local.batch")
 RECLAIM_REASON = "Host EC2 (instance i-0local) terminated."
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 EXIT_REASON = "Essential container in task exited"
+OVERRIDE_REASON = ("containerOverrides.command is not run by the local cloud; only the job "
+                   "definition's own command runs")
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class BatchJobRun:
     job_id: str
     command: list[str]
     environment: dict[str, str]
+    runtime: Runtime
+    command_override: list[str] | None = None
     vcpus: int = 1
     timeout_s: float | None = None
     retry_strategy: dict[str, Any] = field(default_factory=dict)
@@ -75,14 +83,10 @@ def retry_action(strategy: dict[str, Any], attempt: Attempt) -> str:
 class BatchExecutor:
     """Runs jobs on at most `cores` vCPUs at once; thread-safe (one call per job thread)."""
 
-    def __init__(self, *, cores: int, base_env: dict[str, str], repo_root: Path,
-                 log_dir: Path) -> None:
-        path = os.pathsep.join(p for p in (str(repo_root), os.environ.get("PYTHONPATH")) if p)
-        self._env = {**os.environ, **base_env, "PYTHONPATH": path}
+    def __init__(self, *, cores: int, log_dir: Path) -> None:
         self._cores = max(1, cores)
         self._free = self._cores
         self._cpu = threading.Condition()
-        self._repo_root = repo_root
         self._log_dir = log_dir
         self._reclaims: dict[int, int] = {}
         self._closed = False
@@ -104,6 +108,10 @@ class BatchExecutor:
     def run(self, job: BatchJobRun, on_start: Callable[[int], None],
             on_attempt: Callable[[Attempt], None]) -> bool:
         """Run `job` with its retries; True if an attempt succeeded."""
+        if job.command_override not in (None, job.command):
+            log.warning("job %s asked to run %s: refused", job.job_id, job.command_override)
+            on_attempt(Attempt(None, OVERRIDE_REASON))
+            return False
         attempts = max(1, int(job.retry_strategy.get("attempts", 1)))
         for number in range(1, attempts + 1):
             vcpus = min(max(1, job.vcpus), self._cores)
@@ -131,18 +139,18 @@ class BatchExecutor:
         return False
 
     def _attempt(self, job: BatchJobRun, number: int, vcpus: int) -> Attempt:
-        env = {**self._env, **job.environment, "AWS_BATCH_JOB_ID": job.job_id,
+        env = {**job.runtime.env, **job.environment, "AWS_BATCH_JOB_ID": job.job_id,
                "AWS_BATCH_JOB_ATTEMPT": str(number), "OMP_NUM_THREADS": str(vcpus)}
         if job.array_index is not None:
             env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)
         command = list(job.command)
         if command and command[0] in ("python", "python3"):
-            command[0] = sys.executable  # the image's python is this interpreter here
+            command[0] = str(job.runtime.python)  # the image's python: its environment's
         out = self._log_dir / f"{job.job_id.replace(':', '-')}-{number}.log"
         reclaim = self._take_reclaim(job.array_index)
         started = time.time()
         with out.open("wb") as sink:
-            proc = subprocess.Popen(command, env=env, cwd=self._repo_root, stdout=sink,
+            proc = subprocess.Popen(command, env=env, cwd=job.runtime.cwd, stdout=sink,
                                     stderr=subprocess.STDOUT)
             self._running.add(proc)
             try:

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from seisless.errors import LocalCloudError, PortInUseError
-from seisless.local import moto_patches
+from seisless.local import environments, moto_patches
 from seisless.local.batch_executor import Attempt, BatchExecutor, BatchJobRun
+from seisless.local.environments import ImageEnvironment, Runtime, image_of
 from seisless.local.lambda_executor import Invocation, LambdaExecutor
 from seisless.local.sqs_poller import Mapping, SqsPoller
-from seisless.local.template import REPO_ROOT, for_moto, function_specs, synthesize
+from seisless.local.template import for_moto, function_specs, synthesize, synthesize_app
 from seisless.names import (
     OUTPUT_BUCKET,
     OUTPUT_IMAGING_STATE_MACHINE,
@@ -59,18 +60,25 @@ class LocalCloud:
         Port on 127.0.0.1; 0 picks a free one (tests), the CLI's default is 4566.
     workers:
         Lambda sandboxes running at once (default: the CPU count).
+    assembly:
+        A synthesized cloud assembly (`cdk.out`: the template and the images' build
+        contexts; tests synthesize once per session); by default the app is synthesized
+        on start.
     template:
-        An already synthesized template (tests synthesize once per session); by default
-        the app is synthesized on start.
+        A template to deploy instead of the assembly's (tests narrow a role with it).
     log_dir:
         Where handler output (`lambda.log`) goes; a temporary directory by default.
     """
 
     def __init__(self, *, port: int = DEFAULT_PORT, workers: int | None = None,
-                 template: dict[str, Any] | None = None, log_dir: Path | None = None) -> None:
+                 assembly: Path | None = None, template: dict[str, Any] | None = None,
+                 log_dir: Path | None = None) -> None:
         self._requested_port = port
         self._workers = workers or os.cpu_count() or 2
+        self._assembly = assembly
         self._template = template
+        self._images: dict[str, ImageEnvironment] = {}
+        self._synth_dir: tempfile.TemporaryDirectory[str] | None = None
         self._log_dir = log_dir
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server: Any = None
@@ -120,12 +128,23 @@ class LocalCloud:
         self.port = _check_port(self._requested_port)
         os.environ["MOTO_PORT"] = str(self.port)
         try:
+            assembly = self._assembly or self._synthesize()
+            self._images = environments.prepare(assembly, say=log.info)
             self._start_server()
-            self._deploy(self._template or synthesize())
+            self._deploy(self._template or synthesize(assembly))
         except BaseException:
             self.stop()
             raise
         log.info("local cloud ready at %s (bucket %s)", self.endpoint, self.bucket)
+
+    @property
+    def image_warnings(self) -> list[str]:
+        """What the images would have that their local environments lack."""
+        return [w for image in self._images.values() for w in image.warnings]
+
+    def _synthesize(self) -> Path:
+        self._synth_dir = tempfile.TemporaryDirectory(prefix="seisless-assembly-")
+        return synthesize_app(Path(self._synth_dir.name))
 
     def _start_server(self) -> None:
         moto_patches.apply()
@@ -167,20 +186,28 @@ class LocalCloud:
             self._log_dir = Path(self._tmp.name)
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self._log_path = self._log_dir / "lambda.log"
-        self._executor = LambdaExecutor(
-            workers=self._workers, repo_root=REPO_ROOT, log_path=self._log_path,
-            base_env=self._base_env())
+        self._executor = LambdaExecutor(workers=self._workers, log_path=self._log_path)
         for logical_id, spec in function_specs(template).items():
             moto_patches.register_lambda(physical[logical_id], self._runner(spec.handler))
-        self.batch = BatchExecutor(cores=os.cpu_count() or 2, base_env=self._base_env(),
-                                   repo_root=REPO_ROOT, log_dir=self._log_dir / "batch")
+        self.batch = BatchExecutor(cores=os.cpu_count() or 2, log_dir=self._log_dir / "batch")
         moto_patches.register_batch_runner(self._run_batch_job)
         self._start_pollers()
 
-    def _base_env(self) -> dict[str, str]:
+    def _service_env(self) -> dict[str, str]:
+        """Where a handler or job finds the cloud: this endpoint, this region."""
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing"}
+                "AWS_REGION": REGION}
+
+    def _principal_env(self, role_arn: str | None) -> dict[str, str]:
+        """The credentials a handler or job of role `role_arn` runs with."""
+        del role_arn
+        return {"AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"]}
+
+    def _runtime(self, image_uri: Any, role_arn: str | None) -> Runtime:
+        """A process of the image `image_uri` names, under the role `role_arn`."""
+        image = self._images[image_of(image_uri)]
+        return image.runtime(self._service_env(), self._principal_env(role_arn))
 
     def _run_batch_job(self, job: Any) -> None:
         """Run one moto Batch job (or array child) through the local executor."""
@@ -191,7 +218,9 @@ class LocalCloud:
             moto_patches.batch_attempt_ended(job, attempt.exit_code, attempt.status_reason,
                                              attempt.reason)
 
-        ok = self.batch.run(BatchJobRun(**moto_patches.batch_job_view(job)),
+        view = moto_patches.batch_job_view(job)
+        runtime = self._runtime(view.pop("image"), view.pop("job_role_arn"))
+        ok = self.batch.run(BatchJobRun(**view, runtime=runtime),
                             on_start=lambda _n: moto_patches.batch_attempt_started(job),
                             on_attempt=ended)
         moto_patches.batch_job_ended(job, ok, last[0].status_reason if last else "")
@@ -217,7 +246,8 @@ class LocalCloud:
                               handler=handler, timeout_s=int(fn.timeout),
                               memory_mb=int(fn.memory_size),
                               environment=dict(fn.environment_vars or {}))
-            return executor.invoke(call, event)
+            runtime = self._runtime(fn.code.get("ImageUri"), fn.role)
+            return executor.invoke(call, runtime, event)
 
         return run
 
@@ -241,6 +271,7 @@ class LocalCloud:
         if self._patched:
             moto_patches.revert()
             self._patched = False
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        for tmp in (self._tmp, self._synth_dir):
+            if tmp is not None:
+                tmp.cleanup()
+        self._tmp = self._synth_dir = None

@@ -1,8 +1,10 @@
 """Runs the real Lambda handlers for the local cloud, in long-lived worker processes.
 
 moto's docker-free Lambda only echoes; this executor runs the handler named by the
-function's image `cmd` in a sandbox process (`seisless.local.lambda_worker`), one
-invocation per process at a time, like a Lambda sandbox. Processes are reused (imports
+function's image `cmd` in a sandbox process (`seisless.local.lambda_worker`, run by path
+with the image environment's interpreter, in its root, with its environment: see
+`seisless.local.environments`), one invocation per process at a time, like a Lambda
+sandbox; sandboxes belong to one function, as on AWS. Processes are reused (imports
 of numpy/pyarrow are paid once), killed and replaced when an invocation runs past the
 function's timeout, and their peak memory is compared with the function's memory
 setting (reported, not enforced: address-space limits break numpy's allocators).
@@ -14,19 +16,22 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import select
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from seisless.local.protocol import error_payload
+from seisless.local.environments import Runtime
+from seisless.local.lambda_worker import error_payload
 
 log = logging.getLogger("seisless.local.lambda")
+WORKER = Path(__file__).with_name("lambda_worker.py")
+#: `python -c` keeps the working directory (the image root) first on sys.path, where a
+#: script path would put the emulator's own folder.
+_BOOT = f"import runpy; runpy.run_path({str(WORKER)!r}, run_name='__main__')"
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,12 @@ class Invocation:
 
 
 class _Sandbox:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, function_name: str, runtime: Runtime, log_path: Path) -> None:
+        self.function_name = function_name
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "seisless.local.lambda_worker", str(log_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True, bufsize=1)
+            [str(runtime.python), "-c", _BOOT, str(log_path)], cwd=runtime.cwd,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=runtime.env, text=True,
+            bufsize=1)
 
     def call(self, request: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
         """Send a request; the reply, or None when the timeout passes first."""
@@ -68,24 +75,31 @@ class _Sandbox:
 
 
 class LambdaExecutor:
-    """A pool of at most `workers` sandboxes running handlers for `invoke`."""
+    """At most `workers` sandboxes running handlers at once for `invoke`; idle ones are
+    kept for their function (imports are paid once) up to twice that many in all."""
 
-    def __init__(self, *, workers: int, base_env: dict[str, str], repo_root: Path,
-                 log_path: Path) -> None:
-        path = os.pathsep.join(p for p in (str(repo_root), os.environ.get("PYTHONPATH")) if p)
-        self._env = {**os.environ, **base_env, "PYTHONPATH": path}
+    def __init__(self, *, workers: int, log_path: Path) -> None:
         self._log_path = log_path
         self._slots = threading.Semaphore(workers)
+        self._max_alive = 2 * workers
         self._lock = threading.Lock()
         self._idle: list[_Sandbox] = []
         self._all: set[_Sandbox] = set()
 
-    def _acquire(self) -> _Sandbox:
+    def _acquire(self, call: Invocation, runtime: Runtime) -> _Sandbox:
         self._slots.acquire()
+        evicted = None
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        sandbox = _Sandbox(self._env, self._log_path)
+            for sandbox in self._idle:
+                if sandbox.function_name == call.function_name:
+                    self._idle.remove(sandbox)
+                    return sandbox
+            if self._idle and len(self._all) >= self._max_alive:
+                evicted = self._idle.pop(0)
+                self._all.discard(evicted)
+        if evicted is not None:
+            evicted.kill()
+        sandbox = _Sandbox(call.function_name, runtime, self._log_path)
         with self._lock:
             self._all.add(sandbox)
         return sandbox
@@ -100,9 +114,10 @@ class LambdaExecutor:
             sandbox.kill()
         self._slots.release()
 
-    def invoke(self, call: Invocation, event: Any) -> tuple[bytes, bool]:
-        """Run one invocation; return (payload JSON, whether it is a function error)."""
-        sandbox = self._acquire()
+    def invoke(self, call: Invocation, runtime: Runtime, event: Any) -> tuple[bytes, bool]:
+        """Run one invocation in a sandbox of `runtime` (the function's image, role and
+        endpoint); return (payload JSON, whether it is a function error)."""
+        sandbox = self._acquire(call, runtime)
         started = time.monotonic()
         healthy = False
         try:

@@ -1,6 +1,9 @@
-"""A Lambda sandbox process of the local cloud: `python -m seisless.local.lambda_worker`.
+"""A Lambda sandbox process of the local cloud: the runtime of a function's image.
 
-Reads one JSON request per line on stdin, imports and calls the handler it names, and
+It plays the part of the Lambda runtime interface client, not of the image: the executor
+runs this file by path with the image's interpreter, in the image's root, so it imports
+nothing of seisless (whose package would pull in the emulator) and only the standard
+library. Reads one JSON request per line on stdin, imports and calls the handler it names, and
 writes one JSON reply per line on the original stdout; the handler's own output (its
 logs, prints, tracebacks) goes to the log file given as the first argument. Requests and
 replies are JSON, never pickles.
@@ -19,7 +22,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from seisless.local.protocol import error_payload
+
+def error_payload(error_type: str, message: str, trace: list[str] | None = None,
+                  ) -> dict[str, Any]:
+    """A Lambda error payload, as the service returns it for an unhandled exception."""
+    return {"errorType": error_type, "errorMessage": message, "stackTrace": trace or []}
 
 
 @dataclass

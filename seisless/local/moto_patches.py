@@ -215,10 +215,14 @@ def _settle_array_parent(child: Any) -> None:
 def batch_job_view(job: Any) -> dict[str, Any]:
     """What the local executor needs of a moto `Job`, in its own words."""
     definition = job.job_definition
-    command = job._add_parameters_to_command(job._get_container_property("command", []))
+    own = definition.container_properties or {}
+    command = job._add_parameters_to_command(list(own.get("command", [])))
+    override = job.container_overrides.get("command")
     environment = {e["name"]: e["value"]
                    for e in job._get_container_property("environment", [])}
     return {"job_id": job.job_id, "command": list(command), "environment": environment,
+            "command_override": list(override) if override is not None else None,
+            "image": own.get("image"), "job_role_arn": own.get("jobRoleArn"),
             "vcpus": int(job._get_container_property("vcpus", 1)),
             "timeout_s": job._get_attempt_duration(),
             "retry_strategy": dict(definition.retry_strategy or {}),

@@ -20,10 +20,17 @@ def segy_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    from seisless.local import LocalCloud
-    from seisless.local.template import synthesize
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app synthesized once per session (template and image build contexts)."""
+    from seisless.local.template import synthesize_app
 
-    with LocalCloud(port=0, workers=2, template=synthesize(),
+    return synthesize_app(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory, assembly: Path) -> Iterator[object]:
+    from seisless.local import LocalCloud
+
+    with LocalCloud(port=0, workers=2, assembly=assembly,
                     log_dir=tmp_path_factory.mktemp("local-cloud")) as running:
         yield running

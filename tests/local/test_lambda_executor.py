@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
+from seisless.local.environments import Runtime
 from seisless.local.lambda_executor import Invocation, LambdaExecutor
+
+REPO = Path(__file__).resolve().parents[2]
 
 HANDLERS = '''
 import time
@@ -25,13 +30,19 @@ def slow(event, context):
 
 
 @pytest.fixture
-def executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def executor(tmp_path: Path):
     (tmp_path / "sandbox_handlers.py").write_text(HANDLERS)
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    ex = LambdaExecutor(workers=1, base_env={}, repo_root=Path(__file__).parents[2],
-                        log_path=tmp_path / "lambda.log")
+    ex = LambdaExecutor(workers=1, log_path=tmp_path / "lambda.log")
     yield ex
     ex.close()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Runtime:
+    """This interpreter, the handlers' folder as the image root (seisless beside it)."""
+    path = os.pathsep.join([str(tmp_path), str(REPO)])
+    return Runtime(python=Path(sys.executable), cwd=tmp_path,
+                   env={"PATH": os.environ["PATH"], "PYTHONPATH": path})
 
 
 def _call(handler: str, timeout_s: int = 30) -> Invocation:
@@ -40,12 +51,12 @@ def _call(handler: str, timeout_s: int = 30) -> Invocation:
                       memory_mb=512, environment={})
 
 
-def test_result_error_and_timeout(executor: LambdaExecutor) -> None:
-    payload, errored = executor.invoke(_call("ok"), {"a": 1})
+def test_result_error_and_timeout(executor: LambdaExecutor, runtime: Runtime) -> None:
+    payload, errored = executor.invoke(_call("ok"), runtime, {"a": 1})
     assert not errored and json.loads(payload) == {"echo": {"a": 1}, "remaining_ms": True}
-    payload, errored = executor.invoke(_call("fail"), {})
+    payload, errored = executor.invoke(_call("fail"), runtime, {})
     assert errored and json.loads(payload)["errorType"] == "TruncatedSegyError"
-    payload, errored = executor.invoke(_call("slow", timeout_s=1), {})
+    payload, errored = executor.invoke(_call("slow", timeout_s=1), runtime, {})
     assert errored and json.loads(payload)["errorType"] == "Sandbox.Timedout"
-    payload, errored = executor.invoke(_call("ok"), {"after": "timeout"})
+    payload, errored = executor.invoke(_call("ok"), runtime, {"after": "timeout"})
     assert not errored, "a fresh sandbox replaces the killed one"
