@@ -16,6 +16,7 @@ import socket
 import tempfile
 import urllib.request
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +69,16 @@ class LocalCloud:
         A template to deploy instead of the assembly's (tests narrow a role with it).
     log_dir:
         Where handler output (`lambda.log`) goes; a temporary directory by default.
+    say:
+        Where start-up progress goes (building image environments takes a minute once).
     """
 
     def __init__(self, *, port: int = DEFAULT_PORT, workers: int | None = None,
                  assembly: Path | None = None, template: dict[str, Any] | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None,
+                 say: Callable[[str], None] | None = None) -> None:
         self._requested_port = port
+        self._say = say or log.info
         self._workers = workers or os.cpu_count() or 2
         self._assembly = assembly
         self._template = template
@@ -129,7 +134,9 @@ class LocalCloud:
         os.environ["MOTO_PORT"] = str(self.port)
         try:
             assembly = self._assembly or self._synthesize()
-            self._images = environments.prepare(assembly, say=log.info)
+            self._images = environments.prepare(assembly, say=self._say)
+            for note in self.image_warnings:
+                log.warning("%s", note)
             self._start_server()
             self._deploy(self._template or synthesize(assembly))
         except BaseException:

@@ -20,7 +20,8 @@ def up(*, port: int = DEFAULT_PORT, workers: int | None = None,
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        with LocalCloud(port=port, workers=workers) as cloud:
+        with LocalCloud(port=port, workers=workers, say=say) as cloud:
+            notes = "".join(f"  image note:    {note}\n" for note in cloud.image_warnings)
             say(f"seisless local cloud: {cloud.endpoint}\n"
                 f"  bucket:        {cloud.bucket}\n"
                 f"  state machine: {cloud.scan_state_machine_arn}\n"
@@ -31,7 +32,7 @@ def up(*, port: int = DEFAULT_PORT, workers: int | None = None,
                 f"  (credentials: any, e.g. AWS_ACCESS_KEY_ID={CREDENTIALS['aws_access_key_id']}"
                 f" AWS_SECRET_ACCESS_KEY={CREDENTIALS['aws_secret_access_key']}; "
                 f"region {REGION})\n"
-                "Ctrl-C stops it.")
+                f"{notes}Ctrl-C stops it.")
             with contextlib.suppress(KeyboardInterrupt):
                 while not stop.wait(1.0):
                     pass
