@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from seisless.client.engine import ENGINES, LOCAL_ENDPOINT
-from seisless.errors import SeislessError
+from seisless.errors import ConfigError, SeislessError
 from seisless.names import STACK_NAME
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def scan(
     stack_name: StackName = STACK_NAME,
 ) -> None:
     """Scan SOURCE into per-trace attributes, a gathers index, a summary and a map."""
+    _check_output_dir(out)
     if engine not in ("direct", *ENGINES):
         raise typer.BadParameter("engine is direct, local or aws", param_hint="--engine")
     options = _direct_options(engine, workers=workers, range_mb=range_mb, byteorder=byteorder,
@@ -74,6 +75,17 @@ def scan(
     else:
         summary = _scan_direct(source, out, options, workers)
     _report(summary, out)
+
+
+def _check_output_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be one before any work starts (a scan of
+    180 GB must not end in FileExistsError)."""
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"--out {out}: {folder} exists and is not a folder; give a "
+                              "folder path (it is created if missing)")
+        if folder.exists():
+            break
 
 
 def _direct_options(engine: str, *, workers: int | None, range_mb: float | None,
@@ -160,6 +172,7 @@ def run(
 
     if engine not in ENGINES:
         raise typer.BadParameter("engine is local or aws", param_hint="--engine")
+    _check_output_dir(out)
     run_imaging(input_json, out, engine=engine, resume=resume, stack_name=stack_name,
                 endpoint=endpoint, say=_say(engine))
 

@@ -16,9 +16,10 @@ from seisless.errors import ConfigError, SeislessError
 
 
 class Document(BaseModel):
-    """A frozen document that refuses fields it does not know (typos fail loudly)."""
+    """A frozen document that refuses fields it does not know (typos fail loudly) and
+    numbers that are not finite (NaN and infinity are never a valid setting)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 DocumentT = TypeVar("DocumentT", bound=BaseModel)

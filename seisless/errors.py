@@ -69,6 +69,10 @@ class WorkflowFailedError(SeislessError):
         self.cause = cause
 
 
+class WorkflowTimeoutError(SeislessError):
+    """The client stopped waiting for an execution; the execution itself goes on."""
+
+
 class ReductionError(SeislessError):
     """Gradient reduction inputs are inconsistent (a child's shape, dtype, .npy header or
     membership does not match the tree): retrying cannot help, so the message is poison."""

@@ -14,8 +14,9 @@ from pydantic import Field, ValidationError
 from seisless.documents import Document, describe_errors
 from seisless.errors import SeislessError
 
-#: Run ids name bucket folders and default to the execution's name: one rule everywhere.
-RUN_ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+#: Run ids name bucket folders and default to the execution's name: one rule everywhere
+#: (not starting with a dot, so never "." or "..").
+RUN_ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"
 
 
 class MessageError(SeislessError):

@@ -14,15 +14,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from seisless.errors import SeislessError, WorkflowFailedError
+from seisless.errors import WorkflowFailedError, WorkflowTimeoutError
 
 POLL_S = 0.5
 #: Where a command's progress lines go (print, a rich console, a list in tests).
 Progress = Callable[[str], None]
-
-
-class WorkflowTimeoutError(SeislessError):
-    """The client stopped waiting for an execution; the execution itself goes on."""
 
 
 class Observer(Protocol):

@@ -48,7 +48,8 @@ class RunProgress:
         details = event["stateExitedEventDetails"]
         if details["name"] == SELECT_STATE:
             plan = json.loads(details["output"])["selected"]["plan"]
-            self._iteration, self._shots, self._done = plan["iteration"], plan["array_size"], -1
+            self._iteration, self._done = plan["iteration"], -1
+            self._shots = plan["tree"]["n_leaves"]
             self._say(f"iteration {self._iteration}: {self._shots} shots")
         elif details["name"] == UPDATE_STATE and self._iteration is not None:
             history = get_json(self._target.s3, self._target.bucket,
@@ -133,8 +134,15 @@ def download(s3: Any, bucket: str, run: RunKeys, out: Path) -> dict[str, Any]:
 
 
 def _local_path(out: Path, run: RunKeys, key: str) -> Path:
-    """Where `key` of the run is downloaded: its path below the run's prefix."""
-    return out / key[len(run.prefix):]
+    """Where `key` of the run is downloaded: its path below the run's prefix, which must
+    stay inside `out` (keys come from RunKeys, but a bucket is not ours to trust)."""
+    if not key.startswith(run.prefix):
+        raise ConfigError(f"s3 key {key!r} is not under the run's prefix {run.prefix!r}")
+    target = (out / key[len(run.prefix):]).resolve()
+    if not target.is_relative_to(out.resolve()):
+        raise ConfigError(f"s3 key {key!r} would be written outside {out} ({target}); "
+                          "refusing to download it")
+    return target
 
 
 def _iterations(run: RunKeys, listed: set[str]) -> list[IterationKeys]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seisless.client.engine import Target, open_target
-from seisless.client.follow import POLL_S, Progress, WorkflowTimeoutError, follow
-from seisless.errors import ConfigError, SourceError
+from seisless.client.follow import POLL_S, Progress, follow
+from seisless.errors import ConfigError, SourceError, WorkflowTimeoutError
 from seisless.names import INCOMING_PREFIX, STACK_NAME
 from seisless.scan.documents import ScanKeys, parse_scan_input, scan_id_for
 from seisless.storage import get_json, list_keys

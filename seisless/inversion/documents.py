@@ -11,12 +11,13 @@ job learns from its environment. Everything is parsed at the edge: anything inva
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from seisless.documents import Document, parse_document
 from seisless.errors import ConfigError
@@ -31,16 +32,54 @@ from seisless.names import (
 
 Objective = Literal["fwi", "lsrtm", "rtm"]
 _JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+#: Where the objects a user names (starting models, masks) must live in the bucket: the
+#: jobs' roles may read them there, and nothing else of the bucket is theirs to name.
+INPUT_PREFIX = "models/"
+#: AWS Batch runs at most this many children in one array job.
+BATCH_ARRAY_LIMIT = 10_000
+#: Largest waits the workflow accepts (Step Functions runs a standard execution a year
+#: at most; a reduction's tail that takes a week is a stall).
+MAX_WAIT_S = 7 * 24 * 3600
+_KEY_CHARS = re.compile(r"^[A-Za-z0-9!_.*'()/-]+$")
+
+
+def _input_key(key: str) -> str:
+    """A user-named object key: under `models/`, a `.npy`, with no path tricks."""
+    parts = key.split("/")
+    if not key.startswith(INPUT_PREFIX) or not key.endswith(".npy") or \
+            any(p in ("", ".", "..") for p in parts) or not _KEY_CHARS.match(key):
+        raise ValueError(f"{key!r} is not a usable key: upload the array under "
+                         f"{INPUT_PREFIX!r} as a .npy (letters, digits and !_.*'()- in "
+                         "its name, no empty, '.' or '..' parts) and name that key")
+    return key
+
+
+def _even(order: int) -> int:
+    if order % 2:
+        raise ValueError(f"space_order must be even (the stencils are centred), got {order}")
+    return order
+
+
+InputKey = Annotated[str, Field(max_length=1024), AfterValidator(_input_key)]
+Spacing = Annotated[float, Field(gt=0, le=10_000, description="metres")]
+Depth = Annotated[float, Field(ge=0, le=100_000, description="metres")]
 
 
 class ModelSpec(Document):
     """The starting velocity (FWI) or background velocity (LS-RTM, RTM)."""
 
-    key: str = Field(min_length=1, description="bucket key of a float32 .npy, vp in km/s")
-    spacing: tuple[float, ...] = Field(min_length=2, max_length=3, description="metres")
+    key: InputKey = Field(description="bucket key of a float32 .npy, vp in km/s")
+    spacing: tuple[Spacing, ...] = Field(min_length=2, max_length=3)
     origin: tuple[float, ...] | None = None
     nbl: int = Field(default=40, ge=1, le=500, description="absorbing layer, cells")
-    space_order: int = Field(default=8, ge=2, le=32)
+    space_order: Annotated[int, Field(ge=2, le=32), AfterValidator(_even)] = 8
+
+    @model_validator(mode="after")
+    def _origin_per_axis(self) -> ModelSpec:
+        if self.origin is not None and len(self.origin) != len(self.spacing):
+            raise ValueError(f"origin {self.origin} needs one value per axis, like spacing "
+                             f"{self.spacing}")
+        return self
 
 
 class DataSpec(Document):
@@ -50,22 +89,23 @@ class DataSpec(Document):
 
 class Acquisition(Document):
     f0: float = Field(gt=0, le=1.0, description="source peak frequency, kHz")
-    source_depth: float = Field(default=0.0, ge=0)
-    receiver_depth: float = Field(default=0.0, ge=0)
-    origin_x: float = 0.0
+    source_depth: Depth = 0.0
+    receiver_depth: Depth = 0.0
+    origin_x: float = Field(default=0.0, ge=-1e9, le=1e9, description="metres")
 
 
 class MemorySpec(Document):
     strategy: Literal["auto", "full", "snapshots", "checkpointing"] = "auto"
-    factor: int | None = Field(default=None, ge=1)
-    budget_bytes: int | None = Field(default=None, ge=1)
+    factor: int | None = Field(default=None, ge=1, le=1000)
+    budget_bytes: int | None = Field(default=None, ge=2**26, le=2**44,
+                                     description="64 MiB .. 16 TiB")
 
 
 class FwiSpec(Document):
-    vmin: float = Field(gt=0)
-    vmax: float = Field(gt=0)
-    max_dv: float = Field(default=0.1, gt=0, description="largest velocity change, km/s")
-    mask_key: str | None = None
+    vmin: float = Field(gt=0, le=20, description="km/s")
+    vmax: float = Field(gt=0, le=20, description="km/s")
+    max_dv: float = Field(default=0.1, gt=0, le=20, description="largest velocity change, km/s")
+    mask_key: InputKey | None = None
 
 
 class LsrtmSpec(Document):
@@ -108,10 +148,11 @@ class ImagingInput(Document):
     resume: bool = Field(default=False,
                          description="continue run_id from its last completed iteration")
     reduction_timeout_s: int = Field(
-        default=3600, ge=10, description="longest wait for an iteration's reduction after "
-        "its gradient jobs ended")
+        default=3600, ge=10, le=MAX_WAIT_S, description="longest wait for an iteration's "
+        "reduction after its gradient jobs ended")
     reduction_heartbeat_s: int = Field(
-        default=900, ge=5, description="longest wait without reduction progress")
+        default=900, ge=5, le=MAX_WAIT_S, description="longest wait without reduction "
+        "progress")
 
     @model_validator(mode="after")
     def _consistent(self) -> ImagingInput:
@@ -125,6 +166,9 @@ class ImagingInput(Document):
             raise ValueError("objective 'rtm' is one migration: set iterations to 1")
         if self.resume and self.run_id is None:
             raise ValueError("resume needs the run_id of the run to continue")
+        if self.reduction_heartbeat_s >= self.reduction_timeout_s:
+            raise ValueError(f"reduction_heartbeat_s ({self.reduction_heartbeat_s}) must be "
+                             f"below reduction_timeout_s ({self.reduction_timeout_s})")
         return self
 
 
@@ -155,7 +199,8 @@ class ShotList(Document):
 class History(Document):
     """runs/<id>/iter-<k>/history.json: what the updates so far have seen and chosen."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False,
+                              populate_by_name=True)
     objective: tuple[float, ...] = ()
     step: float | None = Field(default=None, description="FWI: the last step length")
     lam: float | None = Field(default=None, alias="lambda",
@@ -191,7 +236,7 @@ class IterationPlan(Document):
 
     iteration: int = Field(ge=0)
     iteration_str: str = Field(description="for Batch environment overrides (strings)")
-    array_size: int = Field(ge=1)
+    array_size: int = Field(ge=1, le=BATCH_ARRAY_LIMIT)
     tree: TreeSpec
     max_missing: int = Field(ge=0, description="tombstones allowed before the run fails")
     gradient_job_name: str
@@ -219,6 +264,12 @@ class JobEnv(Document):
                               "the job needs the bucket, run id and iteration")
         return parse_document(cls, {k: env[v] for k, v in names.items() if v in env},
                               "the job environment")
+
+
+def shots_per_job(n_shots: int) -> int:
+    """Shots each array child computes: one, unless the iteration has more shots than an
+    array job may have children (then as few per child as fit)."""
+    return max(1, math.ceil(n_shots / BATCH_ARRAY_LIMIT))
 
 
 def job_name(run_id: str, what: str, iteration: int) -> str:

@@ -10,6 +10,7 @@ of range fails with nothing in the bucket.
 from __future__ import annotations
 
 import io
+import math
 import resource
 import sys
 import time
@@ -20,9 +21,16 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from seisless import storage
-from seisless.errors import ConfigError, SeislessError
+from seisless.errors import ConfigError, ImagingError, SeislessError
 from seisless.inversion import update
-from seisless.inversion.documents import ArrayMeta, History, JobEnv, RunConfig, ShotList
+from seisless.inversion.documents import (
+    ArrayMeta,
+    History,
+    JobEnv,
+    RunConfig,
+    ShotList,
+    shots_per_job,
+)
 from seisless.inversion.keys import IterationKeys, RunKeys
 from seisless.inversion.pictures import model_png
 from seisless.reduce import (
@@ -61,13 +69,19 @@ def current_velocity(s3: Any, env: JobEnv, config: RunConfig, iteration: int) ->
     return storage.get_array(s3, env.bucket, config.model.key, what="the starting model")
 
 
-def _check_index(env: JobEnv, shots: ShotList) -> None:
-    if env.index >= len(shots.shots):
-        n = len(shots.shots)
+def leaves_of_job(env: JobEnv, shots: ShotList) -> range:
+    """The leaves array child `env.index` computes (one, unless the iteration has more
+    shots than an array job may have children)."""
+    n = len(shots.shots)
+    per = shots_per_job(n)
+    n_jobs = -(-n // per)
+    if env.index >= n_jobs:
         raise ConfigError(f"array index {env.index} is out of range: iteration "
-                          f"{env.iteration} has {n} shots (indices 0..{n - 1})")
+                          f"{env.iteration} has {n} shots in {n_jobs} jobs "
+                          f"(indices 0..{n_jobs - 1})")
     if env.queue_url is None:
         raise ConfigError("REDUCE_QUEUE_URL is not set; the job must announce its leaf")
+    return range(env.index * per, min((env.index + 1) * per, n))
 
 
 def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int
@@ -108,27 +122,38 @@ def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int
     return phi, grad, seconds
 
 
-def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
-    """Compute and store the gradient of shot `env.index` of iteration `env.iteration`,
-    then announce the leaf. A leaf already committed (its sidecar exists: a retried
-    job) is only announced again."""
-    config = load_config(s3, env)
-    shots = load_shots(s3, env, env.iteration)
-    _check_index(env, shots)
+def _gradient_leaf(s3: Any, sqs: Any, env: JobEnv, config: RunConfig, shots: ShotList,
+                   index: int) -> dict[str, Any]:
+    """Compute, store and announce leaf `index`; a leaf already committed (its sidecar
+    exists: a retried job) is only announced again."""
     layout = tree_of(config, env.run_id, env.iteration, shots)
-    leaf = Node(0, env.index)
+    leaf = Node(0, index)
     if read_sidecar(s3, env.bucket, layout.sidecar_key(leaf)) is not None:
-        announce_leaf(sqs, env.queue_url, env.bucket, layout, env.index)
+        announce_leaf(sqs, env.queue_url, env.bucket, layout, index)
         return {"leaf": layout.stem(leaf), "recomputed": False}
-    field_record = shots.shots[env.index]
+    field_record = shots.shots[index]
     phi, grad, seconds = _solve_shot(s3, env, config, field_record)
+    if not (math.isfinite(phi) and np.all(np.isfinite(grad))):
+        raise ImagingError(f"the solve of shot {field_record} diverged (objective {phi}); "
+                           "check the model's velocities against the data's frequency, or "
+                           "lower acquisition.f0")
     # The record first: the sidecar written by `write_leaf` is the commit marker.
-    storage.put_json(s3, env.bucket, layout.keys.leaf_record(env.index), {
+    storage.put_json(s3, env.bucket, layout.keys.leaf_record(index), {
         "shot_id": field_record, "objective": phi, "seconds": seconds,
         "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024})
-    write_leaf(s3, env.bucket, layout, env.index, grad, objective=phi)
-    announce_leaf(sqs, env.queue_url, env.bucket, layout, env.index)
+    write_leaf(s3, env.bucket, layout, index, grad, objective=phi)
+    announce_leaf(sqs, env.queue_url, env.bucket, layout, index)
     return {"leaf": layout.stem(leaf), "recomputed": True, "objective": phi}
+
+
+def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
+    """Compute the gradients of the shots of array child `env.index` of iteration
+    `env.iteration` (see `leaves_of_job`), one leaf at a time."""
+    config = load_config(s3, env)
+    shots = load_shots(s3, env, env.iteration)
+    leaves = [_gradient_leaf(s3, sqs, env, config, shots, index)
+              for index in leaves_of_job(env, shots)]
+    return leaves[0] if len(leaves) == 1 else {"leaves": leaves}
 
 
 def _fwi_step(s3: Any, env: JobEnv, config: RunConfig, grad: np.ndarray

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -29,9 +30,10 @@ from seisless.inversion.documents import (
     ShotList,
     job_name,
     parse_imaging_input,
+    shots_per_job,
 )
 from seisless.inversion.keys import RunKeys
-from seisless.messages import TreeSpec
+from seisless.messages import RUN_ID_PATTERN, TreeSpec
 from seisless.reduce import Node, announce_leaf, layout_for, read_sidecar, write_tombstone
 from seisless.scan.documents import ScanKeys
 
@@ -67,10 +69,28 @@ def _check_scan(s3: Any, bucket: str, request: ImagingInput) -> DataSpec:
     return DataSpec(segy_key=source[len(f"s3://{bucket}/"):], gathers_key=keys.gathers)
 
 
+def _check_mask(s3: Any, bucket: str, request: ImagingInput, shape: tuple[int, ...]) -> None:
+    """The FWI mask the update job will read: there, the model's shape, values in 0..1."""
+    key = request.fwi.mask_key if request.fwi is not None else None
+    if key is None:
+        return
+    mask = storage.get_array(s3, bucket, key, what="the FWI mask (fwi.mask_key)",
+                             fix="upload it (a .npy of 0..1 weights, 0 where the model "
+                                 "must not change) or remove fwi.mask_key")
+    if mask.shape != shape:
+        raise ConfigError(f"the FWI mask has shape {mask.shape} but the starting model "
+                          f"{shape}; make one weight per model cell")
+    if not np.all(np.isfinite(mask)) or mask.min() < 0 or mask.max() > 1:
+        raise ConfigError("the FWI mask must hold finite weights between 0 and 1")
+
+
 def _check_model(s3: Any, bucket: str, request: ImagingInput) -> None:
     spec = request.model
     vp = storage.get_array(s3, bucket, spec.key, what="the starting model",
                            fix="upload it (a float32 .npy of vp in km/s) or fix model.key")
+    if vp.dtype.kind != "f" or vp.size == 0:
+        raise ConfigError(f"the starting model holds {vp.dtype} values of shape {vp.shape}; "
+                          "save vp in km/s as a float32 array with numpy.save")
     if vp.ndim != len(spec.spacing):
         raise ConfigError(f"the starting model is {vp.ndim}-D (shape {vp.shape}) but "
                           f"model.spacing has {len(spec.spacing)} values; give one spacing "
@@ -83,6 +103,7 @@ def _check_model(s3: Any, bucket: str, request: ImagingInput) -> None:
         raise ConfigError(f"the starting model spans {vp.min():.3f}..{vp.max():.3f} km/s, "
                           f"outside fwi.vmin..vmax = {bounds.vmin}..{bounds.vmax}; widen the "
                           "bounds (they are km/s) or fix the model")
+    _check_mask(s3, bucket, request, vp.shape)
 
 
 def run_config(request: ImagingInput, run_id: str, data: DataSpec) -> RunConfig:
@@ -132,6 +153,15 @@ def _resume_from(s3: Any, bucket: str, config: RunConfig) -> int:
     return completed_iterations(s3, bucket, config)
 
 
+def _run_id_of(execution_name: str) -> str:
+    """The execution's name as the run id, when it can name the run's folder."""
+    if not re.fullmatch(RUN_ID_PATTERN, execution_name):
+        raise ConfigError(f"the execution name {execution_name!r} cannot be a run id (letters, "
+                          "digits, '.', '_' and '-', at most 64, not starting with '.'); "
+                          'give "run_id" in the input or rename the execution')
+    return execution_name
+
+
 def init_step(s3: Any, bucket: str, data: Any, execution_name: str) -> RunState:
     """Validate the execution input and what it names; write the run's config.
 
@@ -139,7 +169,7 @@ def init_step(s3: Any, bucket: str, data: Any, execution_name: str) -> RunState:
     unless everything is valid.
     """
     request = parse_imaging_input(data)
-    run_id = request.run_id or execution_name[:64]
+    run_id = request.run_id or _run_id_of(execution_name)
     data_spec = _check_scan(s3, bucket, request)
     _check_model(s3, bucket, request)
     config = run_config(request, run_id, data_spec)
@@ -180,7 +210,7 @@ def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
                          shots.model_dump(mode="json"))
     n = len(shots.shots)
     return IterationPlan(
-        iteration=k, iteration_str=str(k), array_size=n,
+        iteration=k, iteration_str=str(k), array_size=math.ceil(n / shots_per_job(n)),
         tree=TreeSpec(n_leaves=n, fan_in=config.fan_in),
         max_missing=math.floor(config.shots.missing_tolerance * n),
         gradient_job_name=job_name(state.run_id, "gradient", k),

@@ -62,13 +62,18 @@ class LocalFileSource:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.name = os.fspath(path)
         try:
-            self._fd = os.open(self.name, os.O_RDONLY)
+            # O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; the
+            # check below refuses it. Reads of regular files ignore the flag.
+            self._fd = os.open(self.name, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             raise SourceError(f"{self.name}: no such file") from None
         except IsADirectoryError:
             raise SourceError(f"{self.name}: is a directory, not a SEG-Y file") from None
         except PermissionError:
             raise SourceError(f"{self.name}: permission denied") from None
+        except OSError as err:  # a symlink loop, a name too long, a path through a file
+            raise SourceError(f"{self.name}: cannot be opened ({err.strerror}); give the "
+                              "path of a SEG-Y file") from None
         status = os.fstat(self._fd)
         if not stat.S_ISREG(status.st_mode):
             os.close(self._fd)

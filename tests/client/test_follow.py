@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from seisless.client.follow import WorkflowTimeoutError, follow
-from seisless.errors import WorkflowFailedError
+from seisless.client.follow import follow
+from seisless.errors import WorkflowFailedError, WorkflowTimeoutError
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:sm:one"
 
@@ -81,3 +81,16 @@ def test_gives_up_after_the_timeout_and_says_the_execution_goes_on() -> None:
         follow(FakeStepFunctions(10**6, {"status": "SUCCEEDED"}), ARN, observer,
                what="run r2", timeout_s=0.05, poll_s=0.01)
     assert observer.polls >= 1
+
+
+def test_downloads_stay_inside_the_output_folder(tmp_path) -> None:
+    from seisless.client.run import _local_path
+    from seisless.errors import ConfigError
+    from seisless.inversion.keys import RunKeys
+
+    run = RunKeys("r1")
+    assert _local_path(tmp_path, run, run.iteration(2).model) == \
+        (tmp_path / "iter-2" / "model.npy").resolve()
+    for key in ("runs/r1/../../../etc/passwd", "runs/r1//etc/passwd", "runs/other/x.npy"):
+        with pytest.raises(ConfigError):
+            _local_path(tmp_path, run, key)

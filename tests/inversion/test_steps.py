@@ -80,6 +80,29 @@ def test_init_writes_the_config_and_starts_at_zero(aws) -> None:
     ({"fwi": {"vmin": 2.5, "vmax": 4.5}}, ConfigError, "widen the bounds"),
     ({"shots": {"per_iteration": 9}}, ConfigError, "at most 5"),
     ({"unknown": 1}, ConfigError, "unknown"),
+    *[({"model": {"key": "models/start.npy", "spacing": [bad, 10.0]}}, ConfigError,
+       "spacing") for bad in (-10.0, 0.0, float("nan"), float("inf"))],
+    ({"model": {"key": "models/start.npy", "spacing": [10.0, 10.0],
+                "origin": [float("nan"), 0.0]}}, ConfigError, "origin"),
+    ({"model": {"key": "models/start.npy", "spacing": [10.0, 10.0], "origin": [0.0]}},
+     ConfigError, "one value per axis"),
+    ({"model": {"key": "models/start.npy", "spacing": [10.0, 10.0], "space_order": 3}},
+     ConfigError, "even"),
+    ({"acquisition": {"f0": 0.01, "source_depth": float("inf")}}, ConfigError,
+     "source_depth"),
+    ({"fwi": {"vmin": 1.4, "vmax": float("inf")}}, ConfigError, "vmax"),
+    ({"fwi": {"vmin": 1.4, "vmax": 4.5, "max_dv": float("inf")}}, ConfigError, "max_dv"),
+    ({"memory": {"budget_bytes": 1}}, ConfigError, "budget_bytes"),
+    ({"memory": {"budget_bytes": 1e30}}, ConfigError, "budget_bytes"),
+    ({"reduction_timeout_s": 1e12}, ConfigError, "reduction_timeout_s"),
+    ({"reduction_timeout_s": 600, "reduction_heartbeat_s": 600}, ConfigError,
+     "below reduction_timeout_s"),
+    *[({"fwi": {"vmin": 1.4, "vmax": 4.5, "mask_key": key}}, ConfigError,
+       "not a usable key") for key in ("../../etc/passwd", "models/../runs/x.npy",
+                                       "/models/m.npy", "models//m.npy", "scans/m.npy")],
+    ({"fwi": {"vmin": 1.4, "vmax": 4.5, "mask_key": "models/none.npy"}}, SourceError,
+     "FWI mask"),
+    *[({"run_id": bad}, ConfigError, "run_id") for bad in (".", "..", "a/b", "x" * 65)],
 ])
 def test_init_refuses_with_nothing_written(aws, changes, error, words) -> None:
     s3, _, _ = aws
@@ -87,6 +110,34 @@ def test_init_refuses_with_nothing_written(aws, changes, error, words) -> None:
     with pytest.raises(error, match=words):
         init_step(s3, BUCKET, _input(**changes), "exec-1")
     assert _keys(s3) == before
+
+
+@pytest.mark.parametrize("name", ["run+1", "rün", "x y", ".."])
+def test_an_execution_name_that_cannot_name_a_run_is_a_config_error(aws, name) -> None:
+    s3, _, _ = aws
+    before = _keys(s3)
+    with pytest.raises(ConfigError, match="cannot be a run id"):
+        init_step(s3, BUCKET, _input(), name)
+    assert _keys(s3) == before
+
+
+def test_a_mask_of_another_shape_is_refused(aws) -> None:
+    s3, _, _ = aws
+    s3.put_object(Bucket=BUCKET, Key="models/mask.npy", Body=array_bytes(np.ones((3, 3))))
+    with pytest.raises(ConfigError, match="one weight per model cell"):
+        init_step(s3, BUCKET, _input(fwi={"vmin": 1.4, "vmax": 4.5,
+                                          "mask_key": "models/mask.npy"}), "exec-1")
+
+
+def test_more_shots_than_an_array_job_may_have_share_jobs(aws) -> None:
+    s3, _, _ = aws
+    keys = ScanKeys(SCAN)
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"kind": ["shot"] * 10_001, "key": list(range(10_001))}), buf)
+    s3.put_object(Bucket=BUCKET, Key=keys.gathers, Body=buf.getvalue())
+    state = init_step(s3, BUCKET, _input(shots={"per_iteration": "all"}), "exec-1")
+    plan = select_shots_step(s3, state)
+    assert (plan.tree.n_leaves, plan.array_size) == (10_001, 5_001)
 
 
 def test_init_refuses_an_existing_run_and_resumes_only_the_same_settings(aws) -> None:

@@ -77,3 +77,35 @@ def test_run_refuses_an_unknown_engine(tmp_path: Path) -> None:
     result = _run("run", str(tmp_path / "input.json"), "--engine", "direct")
     assert result.returncode == 2
     assert "engine is local or aws" in " ".join(result.stderr.replace("│", " ").split())
+
+
+def _unusual_paths(tmp_path: Path) -> dict[str, Path]:
+    import os
+
+    fifo = tmp_path / "fifo.sgy"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop.sgy"
+    loop.symlink_to(loop)
+    plain = tmp_path / "plain.txt"
+    plain.write_text("not a folder")
+    return {"fifo": fifo, "loop": loop, "too-long": tmp_path / ("x" * 300 + ".sgy"),
+            "through-a-file": plain / "inside.sgy"}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "loop", "too-long", "through-a-file"])
+def test_unusual_local_paths_are_source_errors(tmp_path: Path, kind: str) -> None:
+    out = tmp_path / "out"
+    result = _run("scan", str(_unusual_paths(tmp_path)[kind]), "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert "SourceError" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not out.exists()
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_scanning(tmp_path: Path,
+                                                                 segy_data: Path) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("a file")
+    result = _run("scan", str(segy_data / "f3.sgy"), "--out", str(taken / "sub"))
+    assert result.returncode == 2 and "ConfigError" in result.stderr
+    assert "is not a folder" in result.stderr
