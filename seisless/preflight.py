@@ -39,7 +39,7 @@ from statelint.linter import Linter
 from statelint.problem import ProblemType
 
 from seisless.local.images import check_imports, read_image
-from seisless.local.template import VALIDATION_REPORT, _unacknowledged_findings
+from seisless.local.template import VALIDATION_REPORT, unacknowledged_findings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CFNLINT_CONFIG = REPO_ROOT / ".cfnlintrc"
@@ -165,7 +165,7 @@ def nag_findings(cdk_out: Path) -> list[str]:
     report = cdk_out / VALIDATION_REPORT
     if not report.is_file():
         return [f"{report} is missing: the synthesis did not run cdk-nag (app.py applies it)"]
-    return _unacknowledged_findings(report)
+    return unacknowledged_findings(report)
 
 
 # --- cfn-lint ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ IMAGE_EXCLUDE = [
     ".venv", "venv", "cdk.out", ".git", "**/__pycache__", "**/*.pyc", ".pytest_cache",
     ".ruff_cache", ".mypy_cache", ".hypothesis", "node_modules", "tests", "bench", "data",
     "shared", "**/*.sgy", "**/*.segy", "**/*.SGY", "**/*.SEGY", "*.egg-info", "build", "dist",
-    "demo-output",
+    "demo-output", "package.json", "package-lock.json", ".cfnlintrc", ".ci", ".github",
 ]
 
 

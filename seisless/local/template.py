@@ -91,7 +91,7 @@ def _cdk_json_context() -> dict[str, Any]:
 
 def _synthesis_error(returncode: int, stderr: str, outdir: Path) -> LocalCloudError:
     """The cdk-nag findings nobody acknowledged, else the end of the app's stderr."""
-    findings = _unacknowledged_findings(outdir / VALIDATION_REPORT)
+    findings = unacknowledged_findings(outdir / VALIDATION_REPORT)
     if findings:
         return LocalCloudError(
             "cdk-nag findings nobody acknowledged:\n  " + "\n  ".join(findings) +
@@ -103,7 +103,8 @@ def _synthesis_error(returncode: int, stderr: str, outdir: Path) -> LocalCloudEr
                            f"{REPO_ROOT} shows the whole error")
 
 
-def _unacknowledged_findings(report: Path) -> list[str]:
+def unacknowledged_findings(report: Path) -> list[str]:
+    """cdk-nag's findings nobody acknowledged, from a cloud assembly's validation report."""
     if not report.is_file():
         return []
     plugins = json.loads(report.read_text())["pluginReports"]
