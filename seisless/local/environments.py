@@ -35,6 +35,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 from seisless.errors import LocalCloudError
 from seisless.local.images import PROJECT, ImageSpec, read_image
 from seisless.names import STACK_NAME
@@ -107,11 +112,32 @@ def image_of(uri: Any) -> str:
     return found[0]
 
 
+def _project_requirements(pyproject: Path, extras: tuple[str, ...]) -> list[str]:
+    """The requirement strings `pip install .[extras]` resolves, self-references expanded
+    (a change to another extra, e.g. dev tools, does not touch this image)."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    optional = project.get("optional-dependencies", {})
+    wanted, todo, seen = list(project.get("dependencies", [])), list(extras), set()
+    while todo:
+        extra = todo.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for line in optional.get(extra, []):
+            own = re.match(rf"^{PROJECT}\[([^\]]*)\]$", line.replace(" ", ""))
+            if own:
+                todo += own.group(1).split(",")
+            else:
+                wanted.append(line)
+    return sorted(wanted)
+
+
 def _venv_key(spec: ImageSpec, context: Path) -> str:
-    digest = hashlib.sha256()
-    digest.update(f"{sys.version_info[:3]}\n".encode())
-    digest.update(json.dumps([spec.project_extras, spec.requirements]).encode())
-    digest.update((context / "pyproject.toml").read_bytes())
+    """What decides the environment's contents: the interpreter and the requirements."""
+    requirements = list(spec.requirements)
+    if spec.project_extras is not None:
+        requirements += _project_requirements(context / "pyproject.toml", spec.project_extras)
+    digest = hashlib.sha256(json.dumps([sys.version_info[:3], requirements]).encode())
     return digest.hexdigest()[:24]
 
 
