@@ -341,8 +341,10 @@ def _authorize(response: Any, iam_request_cls: type, resource: str = "*") -> Non
         if verdict == "allow" and action.lower() == "sts:assumerole" and not is_admin:
             verdict = "allow" if _trusts(response.current_account, target, caller.arn) \
                 else "implicit"
-        if verdict != "allow":
-            raise _error(service, "denied", denial(caller.arn, action, target, verdict))
+        if verdict != "allow":  # logged too: moto's ASL engine may lose the error
+            message = denial(caller.arn, action, target, verdict)
+            log.warning("denied: %s", message)
+            raise _error(service, "denied", message)
 
 
 def _service_of(response: Any) -> str:
