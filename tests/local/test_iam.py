@@ -220,3 +220,16 @@ def test_rule_target_role_must_allow_start_execution(cloud: Any, segy_dir: Path)
     assert "iam-no-trigger.sgy" in got["Messages"][0]["Body"]
     assert len(sfn.list_executions(stateMachineArn=cloud.state_machine_arn)[
         "executions"]) == before
+
+
+def test_task_tokens_are_authorized_against_their_state_machine(cloud: Any) -> None:
+    """The reducer may answer the imaging machine's tokens; an unknown token is then
+    InvalidToken (what the reducer treats as spent), while a role without the grant is
+    refused first."""
+    reducer = cloud.client("stepfunctions", role_arn=_role_of(cloud, "ImagingReductionReducer"))
+    with pytest.raises(ClientError) as caught:
+        reducer.send_task_success(taskToken="no-such-token", output="{}")
+    assert caught.value.response["Error"]["Code"] in ("InvalidToken", "TaskDoesNotExist")
+    merge = cloud.client("stepfunctions", role_arn=_role_of(cloud, "ScanMerge"))
+    _denied(lambda: merge.send_task_success(taskToken="no-such-token", output="{}"),
+            "AccessDeniedException", "states:SendTaskSuccess")
