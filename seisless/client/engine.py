@@ -34,6 +34,9 @@ LOCAL_ENDPOINT = "http://127.0.0.1:4566"
 #: The outputs a stack must have for a command to use it.
 REQUIRED_OUTPUTS = (OUTPUT_BUCKET, OUTPUT_SCAN_STATE_MACHINE, OUTPUT_IMAGING_STATE_MACHINE)
 ClientFactory = Callable[[str], Any]
+#: What the local cloud answers to credentials it did not issue.
+REFUSED_CREDENTIALS = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch",
+                                 "InvalidToken", "UnrecognizedClientException"})
 
 
 @dataclass(frozen=True)
@@ -73,14 +76,18 @@ def open_target(engine: str, *, stack_name: str = STACK_NAME, endpoint: str | No
 
 
 def local_client(endpoint: str, service: str, **kwargs: Any) -> Any:
-    """A boto3 client of the local cloud at `endpoint`, with the credentials and region
-    the local cloud gives its own clients (stated once, in `seisless.local.cloud`)."""
+    """A boto3 client of the local cloud at `endpoint`, signed with the administrator
+    credentials `seisless up` wrote for it, or else those of the environment (the
+    exported keys it printed)."""
     import boto3
 
-    from seisless.local.cloud import CREDENTIALS, REGION
+    from seisless.local.connection import REGION, read_connection
 
-    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, **CREDENTIALS,
-                        **kwargs)
+    details = read_connection(endpoint)
+    keys = {} if details is None else {
+        "aws_access_key_id": details["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": details["AWS_SECRET_ACCESS_KEY"]}
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, **keys, **kwargs)
 
 
 @contextlib.contextmanager
@@ -108,7 +115,16 @@ def _running_local_stack(endpoint: str) -> dict[str, str] | None:
         stacks = local_client(endpoint, "cloudformation", config=probe).describe_stacks()
     except EndpointConnectionError:
         return None
-    except (ClientError, BotoCoreError) as err:
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in REFUSED_CREDENTIALS:
+            raise ConfigError(f"the local cloud at {endpoint} refuses these credentials; "
+                              "run the command as the user who started `seisless up` (it "
+                              "writes them to ~/.config/seisless/local-cloud.json) or export "
+                              "the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY it printed"
+                              ) from None
+        raise ConfigError(f"{endpoint} answers but is not a seisless local cloud ({err}); "
+                          "stop what listens there or pass another --endpoint") from None
+    except BotoCoreError as err:
         raise ConfigError(f"{endpoint} answers but is not a seisless local cloud ({err}); "
                           "stop what listens there or pass another --endpoint") from None
     for stack in stacks["Stacks"]:

@@ -5,6 +5,11 @@ Start order matters: `MOTO_PORT` is set before moto is imported (its ASL engine 
 `moto_patches` are installed, the server starts, Step Functions execution is switched
 on, and the CDK-synthesized template is created through moto's CloudFormation, so the
 bucket, functions, state machine and EventBridge rule are the ones `cdk deploy` creates.
+
+IAM is enforced (`seisless.local.iam`): the server answers only requests signed by the
+administrator created at start (`admin_credentials`, used by `client()` and the
+executors' control calls) or by a role of the stack assumed through STS
+(`role_credentials`), and each role may do what its policies grant, as on AWS.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 import os
 import socket
 import tempfile
+import threading
 import urllib.request
 import warnings
 from collections.abc import Callable
@@ -21,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from seisless.errors import LocalCloudError, PortInUseError
-from seisless.local import environments, moto_patches
+from seisless.local import environments, iam, moto_patches
 from seisless.local.batch_executor import Attempt, BatchExecutor, BatchJobRun
+from seisless.local.connection import REGION
 from seisless.local.environments import ImageEnvironment, Runtime, image_of
 from seisless.local.lambda_executor import Invocation, LambdaExecutor
 from seisless.local.sqs_poller import Mapping, SqsPoller
@@ -35,9 +42,8 @@ from seisless.names import (
 )
 
 log = logging.getLogger("seisless.local")
-REGION = "us-east-1"
 DEFAULT_PORT = 4566
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+ACCOUNT = "123456789012"  # moto's default account
 
 
 def _check_port(port: int) -> int:
@@ -93,6 +99,9 @@ class LocalCloud:
         self._poller: SqsPoller | None = None
         self.port = 0
         self.outputs: dict[str, str] = {}
+        self.admin_credentials: dict[str, str] = {}
+        self._roles: dict[str, dict[str, str]] = {}
+        self._roles_lock = threading.Lock()
 
     @property
     def endpoint(self) -> str:
@@ -114,12 +123,40 @@ class LocalCloud:
     def lambda_log(self) -> Path:
         return self._log_path
 
-    def client(self, service: str) -> Any:
-        """A boto3 client for `service` pointed at this local cloud."""
+    def client(self, service: str, *, role_arn: str | None = None) -> Any:
+        """A boto3 client for `service` pointed at this local cloud, signing as the
+        administrator or, given `role_arn`, as that role of the stack."""
         import boto3
 
+        env = self.role_credentials(role_arn) if role_arn else self.admin_credentials
         return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION,
-                            **CREDENTIALS)
+                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=env.get("AWS_SESSION_TOKEN"))
+
+    def role_credentials(self, role_arn: str) -> dict[str, str]:
+        """Environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+        AWS_SESSION_TOKEN) of a session of `role_arn`, assumed through STS by the
+        administrator (standing for the service that assumes it on AWS) for the role's
+        maximum session duration. moto never expires sessions, so one per role serves
+        the cloud's lifetime; thread-safe."""
+        with self._roles_lock:
+            if role_arn not in self._roles:
+                name = role_arn.rsplit("/", 1)[-1]
+                duration = int(self.client("iam").get_role(RoleName=name)["Role"].get(
+                    "MaxSessionDuration", 3600))
+                got = self.client("sts").assume_role(
+                    RoleArn=role_arn, RoleSessionName="seisless-local",
+                    DurationSeconds=duration)["Credentials"]
+                self._roles[role_arn] = {"AWS_ACCESS_KEY_ID": got["AccessKeyId"],
+                                         "AWS_SECRET_ACCESS_KEY": got["SecretAccessKey"],
+                                         "AWS_SESSION_TOKEN": got["SessionToken"]}
+            return dict(self._roles[role_arn])
+
+    def _credentials_for(self, role_arn: str) -> dict[str, str]:
+        """For moto's internal callers: the role's session, or the administrator's
+        where a caller names no role."""
+        return self.role_credentials(role_arn) if role_arn else dict(self.admin_credentials)
 
     def __enter__(self) -> LocalCloud:
         self.start()
@@ -156,10 +193,9 @@ class LocalCloud:
     def _start_server(self) -> None:
         moto_patches.apply()
         self._patched = True
-        from moto.server import ThreadedMotoServer
-
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.admin_credentials = iam.create_admin(ACCOUNT)
+        self._server = iam.guarded_server(self.port)
         self._server.start()
         request = urllib.request.Request(
             f"{self.endpoint}/moto-api/config", method="POST",
@@ -168,6 +204,8 @@ class LocalCloud:
         with urllib.request.urlopen(request, timeout=10) as resp:
             if resp.status >= 300:
                 raise LocalCloudError(f"moto refused the Step Functions config ({resp.status})")
+        iam.close_moto_api()
+        iam.register_credentials(self._credentials_for)
 
     def _deploy(self, template: dict[str, Any]) -> None:
         cfn = self.client("cloudformation")
@@ -206,10 +244,12 @@ class LocalCloud:
                 "AWS_REGION": REGION}
 
     def _principal_env(self, role_arn: str | None) -> dict[str, str]:
-        """The credentials a handler or job of role `role_arn` runs with."""
-        del role_arn
-        return {"AWS_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"]}
+        """The credentials a handler or job runs with: a session of its own role (a
+        function's `Role`, a job definition's `jobRoleArn`), as on AWS."""
+        if not role_arn:
+            raise LocalCloudError("a function or job definition of the stack has no role; "
+                                  "the local cloud runs nothing without one")
+        return self.role_credentials(role_arn)
 
     def _runtime(self, image_uri: Any, role_arn: str | None) -> Runtime:
         """A process of the image `image_uri` names, under the role `role_arn`."""
@@ -233,15 +273,17 @@ class LocalCloud:
         moto_patches.batch_job_ended(job, ok, last[0].status_reason if last else "")
 
     def _start_pollers(self) -> None:
-        """Serve the stack's SQS event source mappings (see `sqs_poller`)."""
-        sqs, mappings = self.client("sqs"), []
-        for esm in self.client("lambda").list_event_source_mappings()["EventSourceMappings"]:
+        """Serve the stack's SQS event source mappings (see `sqs_poller`); each polls
+        under its function's role, as Lambda's pollers do."""
+        sqs, lam, mappings = self.client("sqs"), self.client("lambda"), []
+        for esm in lam.list_event_source_mappings()["EventSourceMappings"]:
             arn = esm["EventSourceArn"]
             if arn.split(":")[2] != "sqs":
                 continue
             moto_patches.take_event_source_mappings(arn)
             url = sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
-            mappings.append(Mapping.from_api(esm, url))
+            role = lam.get_function(FunctionName=esm["FunctionArn"])["Configuration"]["Role"]
+            mappings.append(Mapping.from_api(esm, url, role))
         self._poller = SqsPoller(mappings, self.client, REGION, max_threads=self._workers)
         self._poller.start()
 
@@ -261,6 +303,7 @@ class LocalCloud:
     def stop(self) -> None:
         """Stop the server, the pollers, the Batch jobs and the Lambda workers; safe to
         call twice."""
+        iam.unregister_credentials()
         if self._poller is not None:
             self._poller.stop()
             self._poller = None

@@ -32,8 +32,14 @@ job's parent is marked FAILED when all children ended and one failed, as AWS doe
 (9) moto invokes an SQS event source's function inside `SendMessage` and deletes all or
 none of the batch; `take_event_source_mappings` hides a queue's mappings from moto so
 the local poller (`seisless.local.sqs_poller`) serves them with real batching.
-Not reproduced: bucket and queue policies (moto skips them and enforces no IAM) and
-lifecycle rules (no time passes in a local run).
+(10) moto authorizes little of what our roles grant (its IAM mode gives Step Functions,
+Lambda, Batch and EventBridge calls no resource, names Batch actions in lower case, and
+answers JSON services in XML) and its ASL engine signs its service calls with made-up
+keys: `apply()` installs `seisless.local.iam` (see its table), which authenticates and
+authorizes every request reaching the local cloud's server, signs the ASL engine's calls
+with the state machine's role, and `_start_execution` checks the rule target's role.
+Not reproduced: bucket and queue policies (moto skips them) and lifecycle rules (no time
+passes in a local run).
 
 `verify()` checks that every moto name used here still exists with the signature we
 rely on; `tests/local/test_moto_patches.py` calls it, so a moto upgrade that moves them
@@ -54,6 +60,7 @@ from collections.abc import Callable
 from typing import Any
 
 from seisless.errors import LocalCloudError
+from seisless.local import iam
 
 log = logging.getLogger("seisless.local.events")
 
@@ -118,7 +125,7 @@ def _resolve(dotted: str) -> Any:
 
 def verify() -> None:
     """Raise `LocalCloudError` if moto no longer has what the patches rely on."""
-    for dotted, params in _EXPECTED.items():
+    for dotted, params in {**_EXPECTED, **iam.EXPECTED}.items():
         try:
             target = _resolve(dotted)
         except (ImportError, AttributeError) as err:
@@ -128,6 +135,10 @@ def verify() -> None:
         if have[:len(params)] != params:
             raise LocalCloudError(f"moto changed: {dotted}{tuple(have)} no longer takes "
                                   f"{tuple(params)}; update seisless/local/moto_patches.py")
+    stale = iam.verify_modules()
+    if stale:
+        raise LocalCloudError(f"moto changed: {stale} no longer call boto_client_for; "
+                              "update seisless/local/iam.py")
     from moto.s3.models import FakeKey
 
     key = FakeKey("probe", b"probe", account_id="123456789012", region_name="us-east-1")
@@ -227,6 +238,11 @@ def batch_job_view(job: Any) -> dict[str, Any]:
             "timeout_s": job._get_attempt_duration(),
             "retry_strategy": dict(definition.retry_strategy or {}),
             "array_index": job.array_properties.get("index")}
+
+
+def batch_job_role(job: Any) -> str | None:
+    """The role a job's container runs under: its job definition's `jobRoleArn`."""
+    return job._get_container_property("jobRoleArn", None) or None
 
 
 def batch_attempt_started(job: Any) -> None:
@@ -364,6 +380,9 @@ def _start_execution(rule: Any, target: dict[str, Any], event: dict[str, Any]) -
 
     arn = target["Arn"]
     try:
+        role = target.get("RoleArn")
+        if role and iam.guarded() and not iam.role_allows(role, "states:StartExecution", arn):
+            raise LocalCloudError(iam.denial(role, "states:StartExecution", arn, "implicit"))
         backend = get_backend(rule.account_id, rule.region_name)
         execution_input = target.get("Input") or json.dumps(event)
         # EventBridge names executions itself; moto would name them all "None".
@@ -484,6 +503,7 @@ def apply() -> None:
         resource.get_cfn_attribute = _batch_cfn_attribute
     batch_task._normalise_parameters = _batch_normalise_parameters
     batch_task._normalise_response = _batch_normalise_response
+    iam.apply()
 
 
 def revert() -> None:
@@ -514,5 +534,6 @@ def revert() -> None:
     batch_task = importlib.import_module(_BATCH_TASK).StateTaskServiceBatch
     del batch_task._normalise_parameters
     del batch_task._normalise_response
+    iam.revert()
     _runners.clear()
     _batch_runner.clear()

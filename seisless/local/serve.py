@@ -11,7 +11,8 @@ import signal
 import threading
 from collections.abc import Callable
 
-from seisless.local.cloud import CREDENTIALS, DEFAULT_PORT, REGION, LocalCloud
+from seisless.local.cloud import DEFAULT_PORT, REGION, LocalCloud
+from seisless.local.connection import remove_connection, write_connection
 
 
 def up(*, port: int = DEFAULT_PORT, workers: int | None = None,
@@ -21,21 +22,30 @@ def up(*, port: int = DEFAULT_PORT, workers: int | None = None,
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with LocalCloud(port=port, workers=workers, say=say) as cloud:
+            keys = cloud.admin_credentials
+            path = write_connection({
+                "endpoint": cloud.endpoint, "region": REGION, **keys, "bucket": cloud.bucket,
+                "scan_state_machine_arn": cloud.scan_state_machine_arn,
+                "imaging_state_machine_arn": cloud.imaging_state_machine_arn,
+                "lambda_log": str(cloud.lambda_log)})
             notes = "".join(f"  image note:    {note}\n" for note in cloud.image_warnings)
             say(f"seisless local cloud: {cloud.endpoint}\n"
                 f"  bucket:        {cloud.bucket}\n"
-                f"  state machine: {cloud.scan_state_machine_arn}\n"
+                f"  scan:          {cloud.scan_state_machine_arn}\n"
                 f"  imaging:       {cloud.imaging_state_machine_arn}\n"
                 f"  lambda logs:   {cloud.lambda_log}\n"
-                f"  try: aws --endpoint-url {cloud.endpoint} s3 cp FILE.sgy "
+                f"  credentials:   {path} (seisless scan|run --engine local read it)\n"
+                "  for the aws CLI (any other credentials are refused):\n"
+                f"    export AWS_ACCESS_KEY_ID={keys['AWS_ACCESS_KEY_ID']} "
+                f"AWS_SECRET_ACCESS_KEY={keys['AWS_SECRET_ACCESS_KEY']} "
+                f"AWS_DEFAULT_REGION={REGION}\n"
+                f"    aws --endpoint-url {cloud.endpoint} s3 cp FILE.sgy "
                 f"s3://{cloud.bucket}/incoming/\n"
-                f"  (credentials: any, e.g. AWS_ACCESS_KEY_ID={CREDENTIALS['aws_access_key_id']}"
-                f" AWS_SECRET_ACCESS_KEY={CREDENTIALS['aws_secret_access_key']}; "
-                f"region {REGION})\n"
                 f"{notes}Ctrl-C stops it.")
             with contextlib.suppress(KeyboardInterrupt):
                 while not stop.wait(1.0):
                     pass
             say("stopping the local cloud")
+            remove_connection(cloud.endpoint)
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -6,7 +6,9 @@ poller does what Lambda's does: `MaximumConcurrency` pollers per mapping, each
 long-polling the queue, gathering up to `BatchSize` messages within the batching window,
 invoking the function through the Lambda API, and deleting only the records the function
 did not report as failed (with `ReportBatchItemFailures`; without it, a function error
-leaves the whole batch to the visibility timeout).
+leaves the whole batch to the visibility timeout). Queue calls are made under the
+function's execution role, as Lambda's pollers make them: a role lacking
+sqs:ReceiveMessage or sqs:DeleteMessage fails here as on AWS.
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ class Mapping:
     window_s: float
     max_concurrency: int
     report_failures: bool
+    role_arn: str | None = None
 
     @classmethod
-    def from_api(cls, esm: dict[str, Any], queue_url: str) -> Mapping:
-        return cls(queue_url=queue_url, queue_arn=esm["EventSourceArn"],
+    def from_api(cls, esm: dict[str, Any], queue_url: str,
+                 role_arn: str | None = None) -> Mapping:
+        return cls(queue_url=queue_url, queue_arn=esm["EventSourceArn"], role_arn=role_arn,
                    function_name=esm["FunctionArn"], batch_size=int(esm.get("BatchSize", 10)),
                    window_s=float(esm.get("MaximumBatchingWindowInSeconds", 0)),
                    max_concurrency=int((esm.get("ScalingConfig") or {}).get(
@@ -53,7 +57,8 @@ def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, A
 
 
 class SqsPoller:
-    """Pollers for `mappings`, until `stop()`; clients come from `client(service)`."""
+    """Pollers for `mappings`, until `stop()`; clients come from `client(service)`, or
+    `client(service, role_arn=...)` for a mapping's function role."""
 
     def __init__(self, mappings: list[Mapping], client: Any, region: str,
                  max_threads: int) -> None:
@@ -98,7 +103,9 @@ class SqsPoller:
         return batch
 
     def _serve(self, mapping: Mapping) -> None:
-        sqs, lam = self._client("sqs"), self._client("lambda")
+        sqs = self._client("sqs", role_arn=mapping.role_arn) if mapping.role_arn \
+            else self._client("sqs")
+        lam = self._client("lambda")
         while not self._stop.is_set():
             try:
                 messages = self._receive(sqs, mapping)

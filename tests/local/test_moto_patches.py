@@ -100,3 +100,38 @@ def test_ranged_gets_copy_only_the_range() -> None:
     finally:
         moto_patches.revert()
     assert (S3Response.get_object, FakeKey.__dict__["value"]) == before
+
+
+def test_apply_and_revert_restore_moto_authorization() -> None:
+    import importlib
+
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    from seisless.local import iam
+
+    def installed() -> list[object]:
+        return [ActionAuthenticatorMixin._authenticate_and_authorize_action,
+                *(importlib.import_module(m).boto_client_for for m in iam.ASL_CLIENT_MODULES)]
+
+    before = installed()
+    moto_patches.apply()
+    try:
+        assert set(installed()) == {iam._authorize, iam.boto_client_for}
+    finally:
+        moto_patches.revert()
+    assert installed() == before
+
+
+def test_moto_still_authorizes_too_little() -> None:
+    """If these start failing, moto learned resources or AWS's action names: re-measure
+    what `seisless.local.iam` adds (its table) and drop what moto now does itself."""
+    from moto.batch.responses import BatchResponse
+    from moto.events.responses import EventsHandler
+    from moto.iam.access_control import IAMPolicyStatement
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    for response in (StepFunctionResponse, EventsHandler, BatchResponse):
+        assert not hasattr(response, "_determine_resource"), response
+    statement = IAMPolicyStatement({"Effect": "Allow", "Action": "batch:DescribeJobs",
+                                    "Resource": "*"})
+    assert statement.is_action_permitted("batch:describejobs").name == "NEUTRAL"
