@@ -81,9 +81,11 @@ class ScanWorkflow(Construct):
         self.scan_fn = self._function(
             "Scan", "lambdas.scan.worker.handler", memory_mb=3008,
             timeout=Duration.minutes(15), read=["*"], write=[PARTS], tagging=True)
+        # Merge deletes a scan's summary.json before rewriting its outputs, so an old
+        # summary never vouches for files being replaced: it needs s3:DeleteObject there.
         self.merge_fn = self._function(
             "Merge", "lambdas.scan.merge.handler", memory_mb=10240,
-            timeout=Duration.minutes(15), read=[SCANS], write=[SCANS])
+            timeout=Duration.minutes(15), read=[SCANS], write=[SCANS], deletes=True)
 
     def _state_machine(self, sm_name: str, *,
                        default_max_concurrency: int) -> sfn.StateMachine:
@@ -172,10 +174,11 @@ class ScanWorkflow(Construct):
 
     def _function(self, name: str, cmd: str, *, memory_mb: int, timeout: Duration,
                   read: list[str], write: list[str], tagging: bool = False,
-                  ) -> lambda_.DockerImageFunction:
+                  deletes: bool = False) -> lambda_.DockerImageFunction:
         fn = docker_function(self, name, cmd, memory_mb=memory_mb, timeout=timeout,
                              log_retention=self._log_retention,
                              removal_policy=self._removal_policy)
-        write_actions = ["s3:PutObject"] + (["s3:PutObjectTagging"] if tagging else [])
+        write_actions = ["s3:PutObject"] + (["s3:PutObjectTagging"] if tagging else []) + \
+            (["s3:DeleteObject"] if deletes else [])
         grant_objects(fn.role, self._bucket, read=read, write=write, write_actions=write_actions)
         return fn

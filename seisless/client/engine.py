@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import socket
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -103,13 +105,32 @@ def _local(endpoint: str) -> Iterator[Target]:
         yield Target.from_outputs(started.client, started.outputs)
 
 
+def _listening(endpoint: str) -> bool:
+    """Whether anything accepts connections at `endpoint` (asked before any credentials
+    are needed: with nothing there, the command starts its own cloud)."""
+    url = urllib.parse.urlsplit(endpoint)
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80),
+                                      timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def _running_local_stack(endpoint: str) -> dict[str, str] | None:
     """The outputs of the seisless stack of the local cloud at `endpoint`; None when
     nothing listens there. A local cloud deploys one stack, so it is found by its
     outputs whatever its name."""
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+    )
 
+    if not _listening(endpoint):
+        return None
     probe = Config(connect_timeout=1, read_timeout=30, retries={"total_max_attempts": 1})
     try:
         stacks = local_client(endpoint, "cloudformation", config=probe).describe_stacks()
@@ -124,6 +145,10 @@ def _running_local_stack(endpoint: str) -> dict[str, str] | None:
                               ) from None
         raise ConfigError(f"{endpoint} answers but is not a seisless local cloud ({err}); "
                           "stop what listens there or pass another --endpoint") from None
+    except NoCredentialsError:
+        raise ConfigError(f"the local cloud at {endpoint} needs the credentials `seisless up` "
+                          "wrote to ~/.config/seisless/local-cloud.json (or the ones it "
+                          "printed, exported); none were found") from None
     except BotoCoreError as err:
         raise ConfigError(f"{endpoint} answers but is not a seisless local cloud ({err}); "
                           "stop what listens there or pass another --endpoint") from None

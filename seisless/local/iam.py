@@ -319,27 +319,27 @@ def _caller(response: Any, service: str) -> Any:
     return request._access_key
 
 
-def _authorize(response: Any, iam_request_cls: type, resource: str = "*") -> None:
+def _authorize(self: Any, iam_request_cls: type, resource: str = "*") -> None:
     """Replaces `ActionAuthenticatorMixin._authenticate_and_authorize_action`: requests
     through the guarded server are authenticated and authorized here; any other (an
     in-process `mock_aws`) goes to moto's own."""
     if not getattr(_via_server, "active", False):
-        _originals["authorize"](response, iam_request_cls, resource)
+        _originals["authorize"](self, iam_request_cls, resource)
         return
     from moto.iam.access_control import IAMUserAccessKey
 
-    authorization = response.headers.get("Authorization", "")
+    authorization = self.headers.get("Authorization", "")
     scope = authorization.partition("Credential=")[2].partition(",")[0].split("/")
     if len(scope) < 4:
-        raise _error(_service_of(response), "anonymous", _MESSAGES["anonymous"])
+        raise _error(_service_of(self), "anonymous", _MESSAGES["anonymous"])
     service = scope[3]
-    caller = _caller(response, service)
+    caller = _caller(self, service)
     documents = _documents(caller.collect_policies())
     is_admin = isinstance(caller, IAMUserAccessKey) and caller._owner_user_name == ADMIN_USER
-    for action, target in _checks(response, service, resource):
+    for action, target in _checks(self, service, resource):
         verdict = evaluate(documents, action, target)
         if verdict == "allow" and action.lower() == "sts:assumerole" and not is_admin:
-            verdict = "allow" if _trusts(response.current_account, target, caller.arn) \
+            verdict = "allow" if _trusts(self.current_account, target, caller.arn) \
                 else "implicit"
         if verdict != "allow":  # logged too: moto's ASL engine may lose the error
             message = denial(caller.arn, action, target, verdict)

@@ -81,7 +81,7 @@ def test_json_services_answer_access_denied_exception(cloud: Any) -> None:
         "lambda:InvokeFunction")
     assert plan in message
     _denied(lambda: cloud.client("stepfunctions", role_arn=role).start_execution(
-        stateMachineArn=cloud.state_machine_arn, input="{}"), "AccessDeniedException",
+        stateMachineArn=cloud.scan_state_machine_arn, input="{}"), "AccessDeniedException",
         "states:StartExecution")
     _denied(lambda: cloud.client("batch", role_arn=role).describe_jobs(jobs=["x"]),
             "AccessDeniedException", "batch:DescribeJobs")
@@ -162,7 +162,7 @@ def _scan(cloud: Any, segy: Path, key: str) -> tuple[str, str]:
     execution's failure events)."""
     cloud.client("s3").upload_file(str(segy), cloud.bucket, key)
     sfn = cloud.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=cloud.state_machine_arn,
+    arn = sfn.start_execution(stateMachineArn=cloud.scan_state_machine_arn,
                               name=key.rsplit("/", 1)[1].replace(".", "-"),
                               input=json.dumps({"bucket": cloud.bucket, "key": key}))[
         "executionArn"]
@@ -178,7 +178,7 @@ def _scan(cloud: Any, segy: Path, key: str) -> tuple[str, str]:
 
 def _state_machine_role(cloud: Any) -> str:
     return str(cloud.client("stepfunctions").describe_state_machine(
-        stateMachineArn=cloud.state_machine_arn)["roleArn"])
+        stateMachineArn=cloud.scan_state_machine_arn)["roleArn"])
 
 
 def test_state_machine_without_invoke_fails_like_aws(cloud: Any, segy_dir: Path) -> None:
@@ -212,13 +212,13 @@ def test_rule_target_role_must_allow_start_execution(cloud: Any, segy_dir: Path)
     (target,) = cloud.client("events").list_targets_by_rule(Rule=rule)["Targets"]
     sqs, sfn = cloud.client("sqs"), cloud.client("stepfunctions")
     dlq = sqs.get_queue_url(QueueName=target["DeadLetterConfig"]["Arn"].rsplit(":", 1)[1])
-    before = len(sfn.list_executions(stateMachineArn=cloud.state_machine_arn)["executions"])
+    before = len(sfn.list_executions(stateMachineArn=cloud.scan_state_machine_arn)["executions"])
     with _without(cloud, target["RoleArn"], "states:StartExecution", ""):
         cloud.client("s3").upload_file(str(segy_dir / "small.sgy"), cloud.bucket,
                                        "incoming/iam-no-trigger.sgy")
         got = sqs.receive_message(QueueUrl=dlq["QueueUrl"], WaitTimeSeconds=5)
     assert "iam-no-trigger.sgy" in got["Messages"][0]["Body"]
-    assert len(sfn.list_executions(stateMachineArn=cloud.state_machine_arn)[
+    assert len(sfn.list_executions(stateMachineArn=cloud.scan_state_machine_arn)[
         "executions"]) == before
 
 

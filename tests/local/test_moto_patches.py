@@ -42,8 +42,10 @@ def test_moto_rules_still_cannot_target_state_machines() -> None:
     rule = Rule.__new__(Rule)
     rule.targets = [{"Id": "t", "Arn": "arn:aws:states:us-east-1:123456789012:stateMachine:x"}]
     rule.event_pattern = EventPattern.load(None)
+    # moto's own method, even while a local cloud of this session has wrapped it
+    send = moto_patches._originals.get("send_to_targets", Rule.send_to_targets)
     with pytest.raises(NotImplementedError):
-        Rule.send_to_targets(rule, {"source": "x", "detail": {}}, transform_input=False)
+        send(rule, {"source": "x", "detail": {}}, transform_input=False)
 
 
 def test_substitute() -> None:

@@ -41,9 +41,22 @@ def test_upload_scans_like_the_direct_engine(cloud: Any, segy_dir: Path, tmp_pat
 
 
 def test_a_running_local_cloud_is_found_at_its_endpoint(cloud: Any, segy_dir: Path,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """What `seisless scan --engine local` does beside a `seisless up`: no cloud object,
-    only the endpoint; the progress lines a user sees."""
+    only the endpoint and the credentials file `seisless up` writes; the progress lines a
+    user sees. Without that file, the cloud refuses the caller with a readable error."""
+    from seisless.errors import ConfigError
+    from seisless.local.connection import write_connection
+
+    monkeypatch.setenv("SEISLESS_CONFIG_DIR", str(tmp_path / "config"))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with pytest.raises(ConfigError, match="refuses these credentials"):
+        scan_via_workflow(segy_dir / "small.sgy", tmp_path / "refused", engine="local",
+                          endpoint=cloud.endpoint, say=lambda _: None)
+    path = write_connection({"endpoint": cloud.endpoint, **cloud.admin_credentials})
+    assert path.stat().st_mode & 0o777 == 0o600
     lines: list[str] = []
     before = len(_executions(cloud))
     summary = scan_via_workflow(segy_dir / "small.sgy", tmp_path / "out", engine="local",
