@@ -74,32 +74,36 @@ def test_ranged_gets_copy_only_the_range() -> None:
     before = (S3Response.get_object, FakeKey.__dict__["value"])
     data = bytes(range(256)) * 4096
     moto_patches.apply()
+    # In-process moto shares its backends with a local cloud this session may run: no
+    # reset on start or stop, and the bucket is this test's own.
+    mock = mock_aws()
+    mock.start(reset=False)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="range-test")
+    s3.put_object(Bucket="range-test", Key="k", Body=data)
+    reads: list[int] = []
+    original = moto_patches._originals["key_value"]
+
+    def counting(self: FakeKey) -> bytes:
+        reads.append(1)
+        return original.fget(self)
+
+    moto_patches._originals["key_value"] = property(counting, original.fset)
     try:
-        with mock_aws():
-            s3 = boto3.client("s3", region_name="us-east-1")
-            s3.create_bucket(Bucket="range-test")
-            s3.put_object(Bucket="range-test", Key="k", Body=data)
-            reads: list[int] = []
-            original = moto_patches._originals["key_value"]
-
-            def counting(self: FakeKey) -> bytes:
-                reads.append(1)
-                return original.fget(self)
-
-            moto_patches._originals["key_value"] = property(counting, original.fset)
-            try:
-                assert s3.get_object(Bucket="range-test", Key="k", Range="bytes=1000-1999"
-                                     )["Body"].read() == data[1000:2000]
-                assert s3.get_object(Bucket="range-test", Key="k", Range="bytes=1048570-"
-                                     )["Body"].read() == data[1048570:]
-                assert reads == []  # neither copied the whole object
-                assert s3.get_object(Bucket="range-test", Key="k", Range="bytes=-10"
-                                     )["Body"].read() == data[-10:]
-                assert reads == [1]  # a suffix range takes moto's own path
-                assert s3.get_object(Bucket="range-test", Key="k")["Body"].read() == data
-            finally:
-                moto_patches._originals["key_value"] = original
+        assert s3.get_object(Bucket="range-test", Key="k", Range="bytes=1000-1999"
+                             )["Body"].read() == data[1000:2000]
+        assert s3.get_object(Bucket="range-test", Key="k", Range="bytes=1048570-"
+                             )["Body"].read() == data[1048570:]
+        assert reads == []  # neither copied the whole object
+        assert s3.get_object(Bucket="range-test", Key="k", Range="bytes=-10"
+                             )["Body"].read() == data[-10:]
+        assert reads == [1]  # a suffix range takes moto's own path
+        assert s3.get_object(Bucket="range-test", Key="k")["Body"].read() == data
     finally:
+        moto_patches._originals["key_value"] = original
+        s3.delete_object(Bucket="range-test", Key="k")
+        s3.delete_bucket(Bucket="range-test")
+        mock.stop(remove_data=False)
         moto_patches.revert()
     assert (S3Response.get_object, FakeKey.__dict__["value"]) == before
 
