@@ -60,7 +60,7 @@ from collections.abc import Callable
 from typing import Any
 
 from seisless.errors import LocalCloudError
-from seisless.local import iam
+from seisless.local import asl_fidelity, iam
 
 log = logging.getLogger("seisless.local.events")
 
@@ -125,7 +125,7 @@ def _resolve(dotted: str) -> Any:
 
 def verify() -> None:
     """Raise `LocalCloudError` if moto no longer has what the patches rely on."""
-    for dotted, params in {**_EXPECTED, **iam.EXPECTED}.items():
+    for dotted, params in {**_EXPECTED, **iam.EXPECTED, **asl_fidelity.EXPECTED}.items():
         try:
             target = _resolve(dotted)
         except (ImportError, AttributeError) as err:
@@ -504,6 +504,7 @@ def apply() -> None:
     batch_task._normalise_parameters = _batch_normalise_parameters
     batch_task._normalise_response = _batch_normalise_response
     iam.apply()
+    asl_fidelity.apply()
 
 
 def revert() -> None:
@@ -535,5 +536,6 @@ def revert() -> None:
     del batch_task._normalise_parameters
     del batch_task._normalise_response
     iam.revert()
+    asl_fidelity.revert()
     _runners.clear()
     _batch_runner.clear()

@@ -189,6 +189,25 @@ def test_state_machine_without_invoke_fails_like_aws(cloud: Any, segy_dir: Path)
     assert "lambda:InvokeFunction" in failures
 
 
+def test_scan_worker_without_part_write_fails_with_access_denied(cloud: Any,
+                                                                 segy_dir: Path) -> None:
+    """The handler itself runs under its role's session: the Scan worker's role narrowed
+    by one permission (writing its Parquet part) fails the workflow as on AWS: the Map
+    run exceeds its tolerated failures, and the worker's log says AccessDenied naming
+    the action and the key."""
+    role = _role_of(cloud, "ScanE")
+    logged = cloud.lambda_log.stat().st_size if cloud.lambda_log.exists() else 0
+    with _without(cloud, role, "s3:PutObject", "parts"):
+        status, failures = _scan(cloud, segy_dir / "small.sgy", "manual/iam-no-part.sgy")
+    assert status == "FAILED"
+    assert "States.ExceedToleratedFailureThreshold" in failures
+    with cloud.lambda_log.open() as log:
+        log.seek(logged)
+        denial = log.read()
+    assert "AccessDenied" in denial and "s3:PutObject" in denial
+    assert "/parts/000000.parquet" in denial
+
+
 def test_state_machine_without_manifest_read_fails_like_aws(
         cloud: Any, segy_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     """The Distributed Map's ItemReader reads the manifest as the state machine's role.

@@ -141,3 +141,12 @@ def test_moto_still_authorizes_too_little() -> None:
     statement = IAMPolicyStatement({"Effect": "Allow", "Action": "batch:DescribeJobs",
                                     "Resource": "*"})
     assert statement.is_action_permitted("batch:describejobs").name == "NEUTRAL"
+
+
+def test_map_run_failure_thresholds_follow_aws() -> None:
+    from seisless.local.asl_fidelity import exceeds
+
+    assert exceeds(1, 10, 0, 0)  # nothing tolerated by default
+    assert not exceeds(0, 10, 0, 0)
+    assert not exceeds(2, 10, 2, 0) and exceeds(3, 10, 2, 0)
+    assert not exceeds(1, 10, 0, 10) and exceeds(2, 10, 0, 10)
