@@ -92,17 +92,23 @@ class BatchCompute(Construct):
         self.queue = batch.JobQueue(self, "Queue", compute_environments=[
             batch.OrderedComputeEnvironment(compute_environment=self.spot, order=1),
             batch.OrderedComputeEnvironment(compute_environment=self.on_demand, order=2)])
-        self.job_role = iam.Role(self, "JobRole",
-                                 assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
-        env = {ENV_BUCKET: bucket.bucket_name, ENV_REDUCE_QUEUE_URL: reduce_queue_url}
+        # One role per job: the gradient job announces leaves to the reduction, the update
+        # job does not (the caller grants each what it reads and writes).
+        self.gradient_role = iam.Role(self, "GradientJobRole",
+                                      assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
+        self.update_role = iam.Role(self, "UpdateJobRole",
+                                    assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
         self.gradient = self._job_definition(
             "Gradient", "containers/gradient/Dockerfile", "containers.gradient.entrypoint",
             vcpus=settings.gradient_vcpus, memory_mib=settings.gradient_memory_mib,
-            timeout=Duration.minutes(settings.gradient_timeout_minutes), env=env)
+            timeout=Duration.minutes(settings.gradient_timeout_minutes),
+            env={ENV_BUCKET: bucket.bucket_name, ENV_REDUCE_QUEUE_URL: reduce_queue_url},
+            role=self.gradient_role)
         self.update = self._job_definition(
             "Update", "containers/update/Dockerfile", "containers.update.entrypoint",
             vcpus=settings.update_vcpus, memory_mib=settings.update_memory_mib,
-            timeout=Duration.minutes(settings.update_timeout_minutes), env=env)
+            timeout=Duration.minutes(settings.update_timeout_minutes),
+            env={ENV_BUCKET: bucket.bucket_name}, role=self.update_role)
         self._acknowledge()
 
     def _vpc(self, settings: ComputeSettings) -> ec2.IVpc:
@@ -118,13 +124,13 @@ class BatchCompute(Construct):
 
     def _job_definition(self, name: str, dockerfile: str, module: str, *, vcpus: int,
                         memory_mib: int, timeout: Duration, env: dict[str, str],
-                        ) -> batch.EcsJobDefinition:
+                        role: iam.IRole) -> batch.EcsJobDefinition:
         image = ecr_assets.DockerImageAsset(self, f"{name}Image", directory=str(REPO_ROOT),
                                             file=dockerfile, exclude=IMAGE_EXCLUDE)
         container = batch.EcsEc2ContainerDefinition(
             self, f"{name}Container", image=ecs.ContainerImage.from_docker_image_asset(image),
             cpu=vcpus, memory=Size.mebibytes(memory_mib),
-            command=["python", "-m", module], environment=env, job_role=self.job_role)
+            command=["python", "-m", module], environment=env, job_role=role)
         acknowledge(container, {
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "Pulling the image needs "
                 "ecr:GetAuthorizationToken, which accepts no resource but *.",
