@@ -20,6 +20,7 @@ from seisless.names import (
 )
 from stacks.imaging import ImagingWorkflow
 from stacks.scan import ScanWorkflow
+from stacks.settings import OperationsSettings
 from stacks.storage import DataBucket
 
 
@@ -30,9 +31,11 @@ class SeislessStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *,
                  default_max_concurrency: int = 1000, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        ops = OperationsSettings.from_context(self)
         data = DataBucket(self, "Data")
         scan = ScanWorkflow(self, "Scan", bucket=data.bucket,
-                            default_max_concurrency=default_max_concurrency)
+                            default_max_concurrency=default_max_concurrency,
+                            max_concurrency=ops.max_scan_concurrency)
         CfnOutput(self, OUTPUT_BUCKET, value=data.bucket.bucket_name,
                   description=f"Upload SEG-Y files to s3://<this>/{INCOMING_PREFIX}; "
                               f"scans land in {SCANS_PREFIX}")
