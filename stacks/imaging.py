@@ -80,7 +80,8 @@ class ImagingWorkflow(Construct):
                                    log_retention=log_retention, removal_policy=removal_policy)
         self.compute = BatchCompute(self, "Batch", bucket=bucket,
                                     reduce_queue_url=self.reduction.queue.queue_url,
-                                    settings=settings or ComputeSettings.from_context(self))
+                                    settings=settings or ComputeSettings.from_context(self),
+                                    log_retention=log_retention, removal_policy=removal_policy)
         self._grant_jobs()
         self.functions = self._step_lambdas(log_retention=log_retention,
                                             removal_policy=removal_policy)
