@@ -71,12 +71,13 @@ class ImagingWorkflow(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
-                 settings: ComputeSettings | None = None,
+                 settings: ComputeSettings | None = None, reducer_concurrency: int = 50,
                  log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
                  removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> None:
         super().__init__(scope, construct_id)
         self._bucket = bucket
         self.reduction = Reduction(self, "Reduction", bucket=bucket,
+                                   max_concurrency=reducer_concurrency,
                                    log_retention=log_retention, removal_policy=removal_policy)
         self.compute = BatchCompute(self, "Batch", bucket=bucket,
                                     reduce_queue_url=self.reduction.queue.queue_url,

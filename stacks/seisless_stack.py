@@ -19,6 +19,7 @@ from seisless.names import (
     SCANS_PREFIX,
 )
 from stacks.imaging import ImagingWorkflow
+from stacks.monitoring import Monitoring
 from stacks.scan import ScanWorkflow
 from stacks.settings import OperationsSettings
 from stacks.storage import DataBucket
@@ -41,10 +42,13 @@ class SeislessStack(Stack):
                               f"scans land in {SCANS_PREFIX}")
         CfnOutput(self, OUTPUT_SCAN_STATE_MACHINE, value=scan.state_machine.state_machine_arn,
                   description="The SEG-Y scan state machine (one execution per upload)")
-        imaging = ImagingWorkflow(self, "Imaging", bucket=data.bucket)
+        imaging = ImagingWorkflow(self, "Imaging", bucket=data.bucket,
+                                  reducer_concurrency=ops.reducer_concurrency)
         CfnOutput(self, OUTPUT_IMAGING_STATE_MACHINE,
                   value=imaging.state_machine.state_machine_arn,
                   description="The imaging state machine (FWI / LS-RTM / RTM runs)")
+        self.monitoring = Monitoring(self, "Monitoring", scan=scan, imaging=imaging,
+                                     alarm_email=ops.alarm_email)
         self.imaging = imaging
         self.data = data
         self.scan = scan
