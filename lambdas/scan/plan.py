@@ -28,7 +28,7 @@ def _concurrency_cap() -> int:
     return int(value)
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(log_event=False, clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = parse_scan_input(event.get("input"))
     logger.info("planning", extra={"bucket": request.bucket, "key": request.key})
