@@ -79,8 +79,8 @@ class ScanWorkflow(Construct):
         scratch), Merge reads the scan and writes its results."""
         self.plan_fn = self._function(
             "Plan", "lambdas.scan.plan.handler", memory_mb=1024, timeout=Duration.minutes(2),
-            read=["*"], write=[SCANS],
-            environment={ENV_MAX_SCAN_CONCURRENCY: str(max_concurrency)})
+            read=["*"], write=[SCANS])
+        self.plan_fn.add_environment(ENV_MAX_SCAN_CONCURRENCY, str(max_concurrency))
         self.scan_fn = self._function(
             "Scan", "lambdas.scan.worker.handler", memory_mb=3008,
             timeout=Duration.minutes(15), read=["*"], write=[PARTS], tagging=True)
@@ -175,11 +175,10 @@ class ScanWorkflow(Construct):
 
     def _function(self, name: str, cmd: str, *, memory_mb: int, timeout: Duration,
                   read: list[str], write: list[str], tagging: bool = False,
-                  environment: dict[str, str] | None = None,
                   ) -> lambda_.DockerImageFunction:
         fn = docker_function(self, name, cmd, memory_mb=memory_mb, timeout=timeout,
                              log_retention=self._log_retention,
-                             removal_policy=self._removal_policy, environment=environment)
+                             removal_policy=self._removal_policy)
         write_actions = ["s3:PutObject"] + (["s3:PutObjectTagging"] if tagging else [])
         grant_objects(fn.role, self._bucket, read=read, write=write, write_actions=write_actions)
         return fn
