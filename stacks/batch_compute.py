@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aws_cdk import Duration, Size
+from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -64,24 +65,40 @@ class BatchCompute(Construct):
     the gradient and update job definitions built from `containers/`.
 
     The VPC has public subnets only (no NAT gateway to pay for): instances get public IPs
-    and reach S3, SQS and ECR directly; their security group allows no inbound traffic.
+    and reach SQS, ECR and CloudWatch over HTTPS, and S3 through a gateway endpoint (bucket
+    traffic stays off the internet gateway, and costs no data processing); their security
+    group allows no inbound traffic and HTTPS only outbound. Instances start from a launch
+    template that requires IMDSv2 with a hop limit of 1, so containers (which get their
+    credentials and region from ECS) cannot read the instance role's credentials. Job
+    output goes to a log group of this stack, kept `log_retention`.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
-                 reduce_queue_url: str, settings: ComputeSettings) -> None:
+                 reduce_queue_url: str, settings: ComputeSettings,
+                 log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+                 removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
         self.vpc = self._vpc(settings)
         self.security_group = ec2.SecurityGroup(
-            self, "Instances", vpc=self.vpc, allow_all_outbound=True,
-            description="seisless Batch instances: no inbound traffic")
+            self, "Instances", vpc=self.vpc, allow_all_outbound=False,
+            description="seisless Batch instances: no inbound traffic, HTTPS outbound")
+        # AWS APIs only: S3 (via the gateway endpoint's prefix list), SQS, ECR, ECS and
+        # CloudWatch Logs. DNS, NTP and the metadata service are not filtered by security
+        # groups.
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
+                                            "HTTPS to AWS APIs")
+        self.launch_template = ec2.LaunchTemplate(
+            self, "InstanceTemplate", require_imdsv2=True, http_put_response_hop_limit=1)
+        self.job_logs = logs.LogGroup(self, "JobLogs", retention=log_retention,
+                                      removal_policy=removal_policy)
         subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC) \
             if settings.vpc_id is None else ec2.SubnetSelection(
                 subnets=self.vpc.public_subnets)
         common = dict(vpc=self.vpc, vpc_subnets=subnets, security_groups=[self.security_group],
                       instance_types=[ec2.InstanceType(t) for t in settings.instance_types],
                       use_optimal_instance_classes=False, maxv_cpus=settings.max_vcpus,
-                      minv_cpus=0)
+                      minv_cpus=0, launch_template=self.launch_template)
         self.spot = batch.ManagedEc2EcsComputeEnvironment(
             self, "Spot", spot=True,
             allocation_strategy=batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED,
@@ -92,17 +109,23 @@ class BatchCompute(Construct):
         self.queue = batch.JobQueue(self, "Queue", compute_environments=[
             batch.OrderedComputeEnvironment(compute_environment=self.spot, order=1),
             batch.OrderedComputeEnvironment(compute_environment=self.on_demand, order=2)])
-        self.job_role = iam.Role(self, "JobRole",
-                                 assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
-        env = {ENV_BUCKET: bucket.bucket_name, ENV_REDUCE_QUEUE_URL: reduce_queue_url}
+        # One role per job: the gradient job announces leaves to the reduction, the update
+        # job does not (the caller grants each what it reads and writes).
+        self.gradient_role = iam.Role(self, "GradientJobRole",
+                                      assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
+        self.update_role = iam.Role(self, "UpdateJobRole",
+                                    assumed_by=iam.ServicePrincipal("ecs-tasks.amazonaws.com"))
         self.gradient = self._job_definition(
             "Gradient", "containers/gradient/Dockerfile", "containers.gradient.entrypoint",
             vcpus=settings.gradient_vcpus, memory_mib=settings.gradient_memory_mib,
-            timeout=Duration.minutes(settings.gradient_timeout_minutes), env=env)
+            timeout=Duration.minutes(settings.gradient_timeout_minutes),
+            env={ENV_BUCKET: bucket.bucket_name, ENV_REDUCE_QUEUE_URL: reduce_queue_url},
+            role=self.gradient_role)
         self.update = self._job_definition(
             "Update", "containers/update/Dockerfile", "containers.update.entrypoint",
             vcpus=settings.update_vcpus, memory_mib=settings.update_memory_mib,
-            timeout=Duration.minutes(settings.update_timeout_minutes), env=env)
+            timeout=Duration.minutes(settings.update_timeout_minutes),
+            env={ENV_BUCKET: bucket.bucket_name}, role=self.update_role)
         self._acknowledge()
 
     def _vpc(self, settings: ComputeSettings) -> ec2.IVpc:
@@ -114,23 +137,25 @@ class BatchCompute(Construct):
         vpc = ec2.Vpc(self, "Vpc", max_azs=3, nat_gateways=0, subnet_configuration=[
             ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC)])
         vpc.add_flow_log("FlowLog", traffic_type=ec2.FlowLogTrafficType.REJECT)
+        # Full-access policy on purpose: ECR serves image layers from S3 buckets of its
+        # own, which a policy naming only the data bucket would cut off.
+        vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         return vpc
 
     def _job_definition(self, name: str, dockerfile: str, module: str, *, vcpus: int,
                         memory_mib: int, timeout: Duration, env: dict[str, str],
-                        ) -> batch.EcsJobDefinition:
+                        role: iam.IRole) -> batch.EcsJobDefinition:
         image = ecr_assets.DockerImageAsset(self, f"{name}Image", directory=str(REPO_ROOT),
                                             file=dockerfile, exclude=IMAGE_EXCLUDE)
         container = batch.EcsEc2ContainerDefinition(
             self, f"{name}Container", image=ecs.ContainerImage.from_docker_image_asset(image),
             cpu=vcpus, memory=Size.mebibytes(memory_mib),
-            command=["python", "-m", module], environment=env, job_role=self.job_role)
+            command=["python", "-m", module], environment=env, job_role=role,
+            logging=ecs.LogDriver.aws_logs(stream_prefix=name.lower(),
+                                           log_group=self.job_logs))
         acknowledge(container, {
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "Pulling the image needs "
                 "ecr:GetAuthorizationToken, which accepts no resource but *.",
-            "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:"
-            "<AWS::AccountId>:log-group:/aws/batch/job:*]": "The execution role writes the "
-                "job's log streams in Batch's own log group.",
         })
         return batch.EcsJobDefinition(
             self, name, container=container, timeout=timeout, propagate_tags=True,

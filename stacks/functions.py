@@ -27,10 +27,11 @@ IMAGE_EXCLUDE = [
 def docker_function(scope: Construct, name: str, cmd: str, *, memory_mb: int,
                     timeout: Duration, log_retention: logs.RetentionDays,
                     removal_policy: RemovalPolicy,
-                    environment: dict[str, str] | None = None) -> lambda_.DockerImageFunction:
+                    environment: dict[str, str] | None = None,
+                    reserved_concurrency: int | None = None) -> lambda_.DockerImageFunction:
     """A function running handler `cmd` of the shared Lambda image, with its own role
     (allowed only to write its own log group: callers add what else it does) and log
-    group."""
+    group; `reserved_concurrency` both guarantees and caps its concurrent executions."""
     log_group = logs.LogGroup(scope, f"{name}Logs", retention=log_retention,
                               removal_policy=removal_policy)
     role = iam.Role(scope, f"{name}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -45,6 +46,7 @@ def docker_function(scope: Construct, name: str, cmd: str, *, memory_mb: int,
         timeout=timeout,
         role=role,
         log_group=log_group,
+        reserved_concurrent_executions=reserved_concurrency,
         tracing=lambda_.Tracing.DISABLED,
         environment={"POWERTOOLS_LOG_LEVEL": "INFO", **(environment or {})},
     )

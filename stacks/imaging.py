@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -11,6 +9,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from seisless.inversion.documents import INPUT_PREFIX
 from seisless.names import ENV_BUCKET, ENV_REDUCE_QUEUE_URL, RUNS_PREFIX, SCANS_PREFIX
 from stacks.batch_compute import BatchCompute, ComputeSettings
 from stacks.functions import REPO_ROOT, asl_state_machine, docker_function, states_arn
@@ -20,31 +19,70 @@ from stacks.storage import grant_objects
 
 ASL_PATH = REPO_ROOT / "statemachines" / "imaging.asl.json"
 # Object patterns of the policies, named once so each acknowledgment names the same one.
-SCANS = f"{SCANS_PREFIX}*"
+# The keys are built by ScanKeys and RunKeys; the patterns follow their layout.
+SCAN_SUMMARIES = f"{SCANS_PREFIX}*/summary.json"
+SCAN_GATHERS = f"{SCANS_PREFIX}*/gathers.parquet"
 RUNS = f"{RUNS_PREFIX}*"
-MODELS = "*.npy"
+RUN_CONFIGS = f"{RUNS_PREFIX}*/config.json"
+SHOT_LISTS = f"{RUNS_PREFIX}*/iter-*/shots.json"
+LEAF_SIDECARS = f"{RUNS_PREFIX}*/iter-*/leaf-*.json"
+LEAVES = f"{RUNS_PREFIX}*/iter-*/leaf-*"
+#: Starting models and masks: the run input may name them only under this prefix.
+MODELS = f"{INPUT_PREFIX}*"
+#: Why each object pattern has a wildcard (cdk-nag AwsSolutions-IAM5), by pattern.
+WILDCARD_REASONS = {
+    SCAN_SUMMARIES: "Init reads the summary of the scan the run input names (its id is "
+                    "known at run time).",
+    SCAN_GATHERS: "The gathers index of the scan the run input names gives each shot's "
+                  "byte ranges; its scan id is known at run time.",
+    RUNS: "Runs live under runs/<run id>/, the id being chosen at run time; the prefix is "
+          "fixed, the bucket is this one.",
+    RUN_CONFIGS: "Each run's config.json, under the run id chosen at run time.",
+    SHOT_LISTS: "Each iteration's shots.json, under the run id and iteration of the "
+                "execution.",
+    LEAF_SIDECARS: "Leaf sidecars (tombstones of failed shots), one per shot of the "
+                   "iteration, under the execution's run id.",
+    LEAVES: "Each shot's gradient leaf (.npy, .json, .job.json), under the run id and "
+            "iteration the job is given.",
+    MODELS: "Starting models and masks are whatever keys under models/ the run input names "
+            "(the input refuses any other prefix).",
+    "*": "Gradient jobs read the SEG-Y file the scan names by byte ranges: a scan may be "
+         "started by hand on any key of this bucket, not only under incoming/.",
+}
+#: (read, write) object patterns of each step function, from seisless.inversion.steps:
+#: Init checks the scan and the models and writes the config (a resumed run also reads
+#: its shot lists, histories and roots, hence all of runs/*); SelectShots reads the
+#: config, an existing shot list and the gathers index and writes the shot list;
+#: RecordFailed reads the shot list and the leaf sidecars and writes tombstones.
+STEP_OBJECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "Init": ((SCAN_SUMMARIES, SCAN_GATHERS, MODELS, RUNS), (RUN_CONFIGS,)),
+    "SelectShots": ((RUN_CONFIGS, SHOT_LISTS, SCAN_GATHERS), (SHOT_LISTS,)),
+    "RecordFailed": ((SHOT_LISTS, LEAF_SIDECARS), (LEAF_SIDECARS,)),
+}
 
 
 class ImagingWorkflow(Construct):
     """Init -> loop [SelectShots -> gradient array job -> reduction -> update job].
 
-    Every principal gets only what it does: the step functions read scans and write
-    runs, the jobs read the bucket and write runs, the reducer reads and writes runs and
+    Every principal gets only what it does: each step function and each job its own
+    object patterns (`STEP_OBJECTS`, `_grant_jobs`), the reducer reads and writes runs and
     resumes this state machine, the state machine invokes its functions, submits to its
     queue with its job definitions and sends the callback message.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
-                 settings: ComputeSettings | None = None,
+                 settings: ComputeSettings | None = None, reducer_concurrency: int = 50,
                  log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
                  removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> None:
         super().__init__(scope, construct_id)
         self._bucket = bucket
         self.reduction = Reduction(self, "Reduction", bucket=bucket,
+                                   max_concurrency=reducer_concurrency,
                                    log_retention=log_retention, removal_policy=removal_policy)
         self.compute = BatchCompute(self, "Batch", bucket=bucket,
                                     reduce_queue_url=self.reduction.queue.queue_url,
-                                    settings=settings or ComputeSettings.from_context(self))
+                                    settings=settings or ComputeSettings.from_context(self),
+                                    log_retention=log_retention, removal_policy=removal_policy)
         self._grant_jobs()
         self.functions = self._step_lambdas(log_retention=log_retention,
                                             removal_policy=removal_policy)
@@ -57,16 +95,18 @@ class ImagingWorkflow(Construct):
             removal_policy=removal_policy, substitutions=self._substitutions())
 
     def _grant_jobs(self) -> None:
-        """Gradient and update jobs read any object (the SEG-Y file may be anywhere in the
-        bucket), write the run and announce leaves to the reduction."""
-        job_role = self.compute.job_role
-        grant_objects(job_role, self._bucket, read=["*"], write=[RUNS])
-        self.reduction.queue.grant_send_messages(job_role)
+        """The gradient job reads the run, the model, the scan's gathers index and the
+        SEG-Y file (any key: see WILDCARD_REASONS), writes its shot's leaf and announces it;
+        the update job reads the run and the models and writes the next iteration."""
+        compute = self.compute
+        grant_objects(compute.gradient_role, self._bucket, read=["*"], write=[LEAVES])
+        self.reduction.queue.grant_send_messages(compute.gradient_role)
+        grant_objects(compute.update_role, self._bucket, read=[RUNS, MODELS], write=[RUNS])
 
     def _step_lambdas(self, *, log_retention: logs.RetentionDays,
-                        removal_policy: RemovalPolicy) -> dict[str, lambda_.DockerImageFunction]:
-        """Init, SelectShots and RecordFailed: read the scan, the run and the starting model,
-        write the run; RecordFailed also announces a failed shot's tombstone leaf."""
+                      removal_policy: RemovalPolicy) -> dict[str, lambda_.DockerImageFunction]:
+        """Init, SelectShots and RecordFailed, each allowed the objects it touches (see
+        `STEP_OBJECTS`); RecordFailed also announces a failed shot's tombstone leaf."""
         env = {ENV_BUCKET: self._bucket.bucket_name}
         fns = {}
         for name, handler, extra in (("Init", "init", {}), ("SelectShots", "select_shots", {}),
@@ -75,7 +115,8 @@ class ImagingWorkflow(Construct):
             fn = docker_function(self, name, f"lambdas.imaging.steps.{handler}", memory_mb=1024,
                                  timeout=Duration.minutes(2), log_retention=log_retention,
                                  removal_policy=removal_policy, environment={**env, **extra})
-            grant_objects(fn.role, self._bucket, read=[SCANS, RUNS, MODELS], write=[RUNS])
+            read, write = STEP_OBJECTS[name]
+            grant_objects(fn.role, self._bucket, read=list(read), write=list(write))
             fns[name] = fn
         self.reduction.queue.grant_send_messages(fns["RecordFailed"].role)
         return fns
@@ -119,22 +160,16 @@ class ImagingWorkflow(Construct):
         }
 
     def _acknowledge(self, sm_role: iam.IRole) -> None:
-        objects = functools.partial(object_wildcard_finding, self._bucket)
-        runs = ("Runs write under runs/<run id>/, the id being chosen at run time; the "
-                "prefix is fixed, the bucket is this one.")
-        for fn in self.functions.values():
-            acknowledge(fn.role, {
-                objects(SCANS): "Init reads the scan the user names at run time (its summary "
-                                "and gathers index).",
-                objects(RUNS): runs,
-                objects(MODELS): "The starting model is any .npy key the user names in the "
-                                 "run's input.",
-            })
-        acknowledge(self.reduction.function.role, {objects(RUNS): runs})
-        acknowledge(self.compute.job_role, {
-            objects("*"): "Gradient jobs read the SEG-Y file the scan names, at any key of "
-                          "this bucket, by byte ranges.",
-            objects(RUNS): runs})
+        """Each role's object wildcards, with the reason of each (WILDCARD_REASONS)."""
+        def reasons(*patterns: str) -> dict[str, str]:
+            return {object_wildcard_finding(self._bucket, p): WILDCARD_REASONS[p]
+                    for p in patterns}
+
+        for name, (read, write) in STEP_OBJECTS.items():
+            acknowledge(self.functions[name].role, reasons(*read, *write))
+        acknowledge(self.reduction.function.role, reasons(RUNS))
+        acknowledge(self.compute.gradient_role, reasons("*", LEAVES))
+        acknowledge(self.compute.update_role, reasons(RUNS, MODELS))
         acknowledge(sm_role, {
             wildcard_finding("*"): "batch:DescribeJobs/TerminateJob, CloudWatch Logs delivery "
                                    "and X-Ray accept no resource but *.",

@@ -24,8 +24,10 @@ class Reduction(Construct):
     """SQS-triggered reducer Lambda summing gradients up the static fan-in tree.
 
     Batches of up to 10 messages (1 s window), partial batch failures reported
-    (`ReportBatchItemFailures`), bounded concurrency; a message failing 5 times goes to
-    the DLQ, where a stalled iteration's cause can be read.
+    (`ReportBatchItemFailures`); `max_concurrency` is both the event source's maximum and
+    the function's reserved concurrency, so a scan's thousand workers can never starve
+    the reduction (nor the reduction the account). A message failing 5 times goes to the
+    DLQ, where a stalled iteration's cause can be read.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
@@ -45,7 +47,7 @@ class Reduction(Construct):
         self.function = docker_function(
             self, "Reducer", "lambdas.reducer.handler.lambda_handler", memory_mb=1024,
             timeout=REDUCER_TIMEOUT, log_retention=log_retention,
-            removal_policy=removal_policy,
+            removal_policy=removal_policy, reserved_concurrency=max_concurrency,
             # glibc's dynamic mmap threshold moves the reducer's chunk buffers onto a
             # fragmenting heap; a fixed threshold keeps peak memory flat (bench/RESULTS.md).
             environment={ENV_REDUCE_QUEUE_URL: self.queue.queue_url,

@@ -16,6 +16,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from seisless.names import INCOMING_PREFIX, SCANS_PREFIX
+from seisless.scan.steps import ENV_MAX_SCAN_CONCURRENCY
 from stacks.functions import REPO_ROOT, asl_state_machine, docker_function, states_arn
 from stacks.nag import acknowledge, object_wildcard_finding, wildcard_finding
 from stacks.storage import grant_objects
@@ -56,28 +57,30 @@ class ScanWorkflow(Construct):
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
-                 default_max_concurrency: int = 1000,
+                 default_max_concurrency: int = 1000, max_concurrency: int = 1000,
                  log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
                  removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> None:
         super().__init__(scope, construct_id)
         self._bucket = bucket
         self._log_retention = log_retention
         self._removal_policy = removal_policy
-        self._create_functions()
+        self._create_functions(max_concurrency)
         # A fixed name lets the role name its own child executions (Distributed Map)
         # without a circular reference between the state machine and its policy.
         sm_name = f"{Stack.of(self).stack_name}-segy-scan"
         self.state_machine = self._state_machine(
-            sm_name, default_max_concurrency=default_max_concurrency)
+            sm_name, default_max_concurrency=min(default_max_concurrency, max_concurrency))
         self._create_trigger()
         self._acknowledge(sm_name)
 
-    def _create_functions(self) -> None:
-        """Plan reads the upload and writes the manifest, each Scan worker writes only its
-        Parquet part (tagged as scratch), Merge reads the scan and writes its results."""
+    def _create_functions(self, max_concurrency: int) -> None:
+        """Plan reads the upload and writes the manifest (and caps the Map's concurrency at
+        `max_concurrency`), each Scan worker writes only its Parquet part (tagged as
+        scratch), Merge reads the scan and writes its results."""
         self.plan_fn = self._function(
             "Plan", "lambdas.scan.plan.handler", memory_mb=1024, timeout=Duration.minutes(2),
             read=["*"], write=[SCANS])
+        self.plan_fn.add_environment(ENV_MAX_SCAN_CONCURRENCY, str(max_concurrency))
         self.scan_fn = self._function(
             "Scan", "lambdas.scan.worker.handler", memory_mb=3008,
             timeout=Duration.minutes(15), read=["*"], write=[PARTS], tagging=True)

@@ -19,7 +19,9 @@ from seisless.names import (
     SCANS_PREFIX,
 )
 from stacks.imaging import ImagingWorkflow
+from stacks.monitoring import Monitoring
 from stacks.scan import ScanWorkflow
+from stacks.settings import OperationsSettings
 from stacks.storage import DataBucket
 
 
@@ -30,18 +32,23 @@ class SeislessStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *,
                  default_max_concurrency: int = 1000, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        ops = OperationsSettings.from_context(self)
         data = DataBucket(self, "Data")
         scan = ScanWorkflow(self, "Scan", bucket=data.bucket,
-                            default_max_concurrency=default_max_concurrency)
+                            default_max_concurrency=default_max_concurrency,
+                            max_concurrency=ops.max_scan_concurrency)
         CfnOutput(self, OUTPUT_BUCKET, value=data.bucket.bucket_name,
                   description=f"Upload SEG-Y files to s3://<this>/{INCOMING_PREFIX}; "
                               f"scans land in {SCANS_PREFIX}")
         CfnOutput(self, OUTPUT_SCAN_STATE_MACHINE, value=scan.state_machine.state_machine_arn,
                   description="The SEG-Y scan state machine (one execution per upload)")
-        imaging = ImagingWorkflow(self, "Imaging", bucket=data.bucket)
+        imaging = ImagingWorkflow(self, "Imaging", bucket=data.bucket,
+                                  reducer_concurrency=ops.reducer_concurrency)
         CfnOutput(self, OUTPUT_IMAGING_STATE_MACHINE,
                   value=imaging.state_machine.state_machine_arn,
                   description="The imaging state machine (FWI / LS-RTM / RTM runs)")
+        self.monitoring = Monitoring(self, "Monitoring", scan=scan, imaging=imaging,
+                                     alarm_email=ops.alarm_email)
         self.imaging = imaging
         self.data = data
         self.scan = scan

@@ -13,7 +13,8 @@ import os
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -22,11 +23,13 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from lambdas import observability as obs
 from seisless.errors import ConfigError, SeislessError
-from seisless.messages import parse_message
+from seisless.messages import CallbackRegistered, NodeWritten, parse_message
 from seisless.reduce import ReduceServices, handle
 
 logger = Logger(service="seisless-reducer")
+metrics = Metrics(namespace=obs.NAMESPACE)
 MiB = 1024 * 1024
 _cache: dict[str, ReduceServices] = {}
 
@@ -64,10 +67,23 @@ def services() -> ReduceServices:
     return _cache["services"]
 
 
+def _count(message: NodeWritten | CallbackRegistered, outcome: str) -> None:
+    """A computed parent is one inner node reduced; the root reached is every shot
+    gradient of the iteration summed (SQS may repeat either, rarely)."""
+    if outcome == "computed":
+        metrics.add_metric(name=obs.NODES_REDUCED, unit=MetricUnit.Count, value=1)
+    elif outcome == "root" and isinstance(message, NodeWritten):
+        metrics.add_metric(name=obs.GRADIENTS_REDUCED, unit=MetricUnit.Count,
+                           value=message.tree.n_leaves)
+
+
 def record_handler(record: SQSRecord) -> str:
-    """Process one record; raising makes it a batch item failure."""
+    """Process one record; raising makes it a batch item failure. Its log lines carry
+    the message's run id and iteration (None, hence absent, until it parses)."""
+    logger.append_keys(run_id=None, iteration=None)
     try:
         message = parse_message(record.body)
+        logger.append_keys(run_id=message.run_id, iteration=message.iteration)
         receives = int(record.attributes.approximate_receive_count or "1")
         outcome = handle(services(), message, redelivered=receives > 1)
     except SeislessError as err:
@@ -77,10 +93,12 @@ def record_handler(record: SQSRecord) -> str:
     except Exception:  # transient (throttling, network): logged, retried by SQS
         logger.exception("reduction message failed", message_id=record.message_id)
         raise
+    _count(message, outcome)
     logger.info("reduction message done", message_id=record.message_id, outcome=outcome)
     return outcome
 
 
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     """Entry point; returns `{"batchItemFailures": [...]}` (ReportBatchItemFailures)."""
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

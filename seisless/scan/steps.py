@@ -18,6 +18,9 @@ from seisless.scan.documents import PlanOutput, RangeTask, ScanKeys, ScanRequest
 # Parts are scratch: tagged so the bucket's lifecycle rule expires them (S3 lifecycle
 # filters match prefixes, not `scans/*/parts/`, but they do match tags).
 SCRATCH_TAGGING = "seisless-scratch=true"
+#: The Plan function's environment variable holding the most Map workers any scan may
+#: run at once (the stack's context `seisless:maxScanConcurrency`).
+ENV_MAX_SCAN_CONCURRENCY = "SEISLESS_MAX_SCAN_CONCURRENCY"
 
 
 def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -32,8 +35,13 @@ def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
                           "object exists and the function may read it") from err
 
 
-def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int) -> PlanOutput:
+def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int,
+              concurrency_cap: int | None = None) -> PlanOutput:
     """Plan the scan of one object; a no-op when this object version was already scanned.
+
+    The Map runs `request.max_concurrency` workers at once (else the default), never
+    more than `concurrency_cap`: an input asking for 10,000 would otherwise take the
+    account's whole Lambda concurrency and starve every other function (the reducer).
 
     Raises the engine's `SegyFormatError` family on a malformed file: the state machine
     shows that class name as its error and the message as its cause.
@@ -50,6 +58,8 @@ def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int) -> Pl
         version_id, etag = head.get("VersionId"), head.get("ETag")
     keys = ScanKeys(scan_id_for(request.key, version_id, etag))
     concurrency = request.max_concurrency or default_max_concurrency
+    if concurrency_cap is not None:
+        concurrency = min(concurrency, concurrency_cap)
     done = _head(s3, request.bucket, keys.summary) is not None
     n_items = 0
     if not done:

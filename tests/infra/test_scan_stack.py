@@ -26,6 +26,13 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _scan_trigger(template_json: dict[str, Any]) -> dict[str, Any]:
+    """The rule starting scans (the others watch Batch jobs)."""
+    (rule,) = [r for r in resources(template_json, "AWS::Events::Rule").values()
+               if r["Properties"]["EventPattern"]["source"] == ["aws.s3"]]
+    return rule
+
+
 def test_buckets_private_encrypted_ssl_only(template: Any, template_json: dict) -> None:
     buckets = resources(template_json, "AWS::S3::Bucket")
     assert len(buckets) >= 1
@@ -69,7 +76,7 @@ def test_no_wildcard_iam_actions(template_json: dict) -> None:
 
 
 def test_trigger_role_may_only_start_this_state_machine(template_json: dict) -> None:
-    (rule,) = resources(template_json, "AWS::Events::Rule").values()
+    rule = _scan_trigger(template_json)
     (target,) = rule["Properties"]["Targets"]
     sm_id = target["Arn"]["Ref"]
     assert sm_id in resources(template_json, "AWS::StepFunctions::StateMachine")
@@ -137,8 +144,7 @@ def test_event_pattern(template_json: dict, key: str, matches: bool) -> None:
     """EventBridge's pattern language, evaluated by moto's implementation of it."""
     from moto.events.models import EventPattern
 
-    (rule,) = resources(template_json, "AWS::Events::Rule").values()
-    pattern = rule["Properties"]["EventPattern"]
+    pattern = _scan_trigger(template_json)["Properties"]["EventPattern"]
     pattern["detail"]["bucket"]["name"] = ["data"]
     event = {"source": "aws.s3", "detail-type": "Object Created",
              "detail": {"bucket": {"name": "data"}, "object": {"key": key}}}

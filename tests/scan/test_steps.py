@@ -64,3 +64,17 @@ def test_plan_of_a_malformed_file_writes_nothing(s3, segy_data: Path) -> None:
 def test_plan_of_a_missing_object_is_a_source_error(s3) -> None:
     with pytest.raises(SourceError, match="does not exist"):
         plan_step(s3, ScanRequest(bucket=BUCKET, key="incoming/none.sgy"), 10)
+
+
+@pytest.mark.parametrize(("asked", "default", "cap", "used"), [
+    (10_000, 1000, 1000, 1000),   # a hand-written input cannot take the account
+    (None, 1000, 200, 200),       # nor can the state machine's default
+    (50, 1000, 1000, 50),         # below the cap, what was asked
+    (None, 40, 1000, 40),
+])
+def test_plan_clamps_the_map_concurrency_to_the_cap(s3, segy_data: Path, asked: int | None,
+                                                    default: int, cap: int, used: int) -> None:
+    request = _upload(s3, segy_data / "f3.sgy", "incoming/f3.sgy").model_copy(
+        update={"max_concurrency": asked})
+    plan = plan_step(s3, request, default_max_concurrency=default, concurrency_cap=cap)
+    assert plan.max_concurrency == used
