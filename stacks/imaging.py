@@ -119,6 +119,9 @@ class ImagingWorkflow(Construct):
             grant_objects(fn.role, self._bucket, read=list(read), write=list(write))
             fns[name] = fn
         self.reduction.queue.grant_send_messages(fns["RecordFailed"].role)
+        # Why each failed array child failed (status reason, log stream), for its tombstone.
+        fns["RecordFailed"].role.add_to_policy(iam.PolicyStatement(
+            actions=["batch:DescribeJobs"], resources=["*"]))
         return fns
 
     def _state_machine_role(self) -> iam.Role:
@@ -167,6 +170,9 @@ class ImagingWorkflow(Construct):
 
         for name, (read, write) in STEP_OBJECTS.items():
             acknowledge(self.functions[name].role, reasons(*read, *write))
+        acknowledge(self.functions["RecordFailed"].role, {
+            wildcard_finding("*"): "batch:DescribeJobs accepts no resource but *; it reads "
+                                   "why the failed array children failed."})
         acknowledge(self.reduction.function.role, reasons(RUNS))
         acknowledge(self.compute.gradient_role, reasons("*", LEAVES))
         acknowledge(self.compute.update_role, reasons(RUNS, MODELS))

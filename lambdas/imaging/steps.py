@@ -68,7 +68,8 @@ def record_failed(event: dict[str, Any], context: Any) -> dict[str, Any]:
     plan = IterationPlan.model_validate(event["plan"])
     logger.append_keys(run_id=state.run_id, iteration=plan.iteration)
     result = record_failed_shots(_client("s3"), _client("sqs"), _env("REDUCE_QUEUE_URL"),
-                                 state, plan, (event.get("error") or {}).get("Cause"))
+                                 state, plan, (event.get("error") or {}).get("Cause"),
+                                 batch=_client("batch"))
     metrics.add_metric(name=obs.SHOTS_TOMBSTONED, unit=MetricUnit.Count,
                        value=len(result["tombstoned_shots"]))
     logger.warning("shots tombstoned", extra=result)

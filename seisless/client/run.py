@@ -14,11 +14,17 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from botocore.exceptions import ClientError
+
 from seisless.client.engine import Target, open_target
 from seisless.client.follow import Progress, follow
 from seisless.errors import ConfigError
+from seisless.inversion.documents import RunConfig
 from seisless.inversion.keys import IterationKeys, RunKeys
+from seisless.inversion.pictures import model_png
 from seisless.names import STACK_NAME
+from seisless.reduce import layout_for
 from seisless.storage import get_json, list_keys
 
 if TYPE_CHECKING:
@@ -70,6 +76,19 @@ class RunProgress:
                       f"[{'#' * done}{'.' * (self._shots - done)}]")
 
 
+def _start(target: Target, name: str, data: dict[str, Any]) -> str:
+    """Start the execution named `name`; a name in use is a readable error."""
+    try:
+        return target.sfn.start_execution(stateMachineArn=target.imaging_state_machine_arn,
+                                          name=name, input=json.dumps(data))["executionArn"]
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+            raise
+    raise ConfigError(f"run id {data['run_id']!r} is already in use; continue it with "
+                      f"`seisless run INPUT --resume {data['run_id']}`, or give the input "
+                      "another \"run_id\" (or none: a fresh one is picked)")
+
+
 def load_input(path: str | Path, resume: str | None) -> dict[str, Any]:
     """The run's input document; `resume` (a run id) continues that run."""
     try:
@@ -97,15 +116,16 @@ def run_imaging(input_path: str | Path, out_dir: str | Path, *, engine: str = "l
     data.setdefault("run_id", name)
     run = RunKeys(data["run_id"])
     with open_target(engine, stack_name=stack_name, endpoint=endpoint, cloud=cloud) as target:
-        arn = target.sfn.start_execution(stateMachineArn=target.imaging_state_machine_arn,
-                                         name=name, input=json.dumps(data))["executionArn"]
+        arn = _start(target, name, data)
         say(f"run {run.run_id}: execution {arn}")
         follow(target.sfn, arn, RunProgress(target, run, say), what=f"run {run.run_id}",
                timeout_s=timeout_s)
         result = download(target.s3, target.bucket, run, Path(out_dir))
     for key, reason in result["tombstones"].items():
         say(f"missing shot {key}: {reason}")
-    say(f"done: objective {[round(v, 6) for v in result['objective']]}; results in {out_dir}")
+    made = f"; result {Path(out_dir) / result['result']}" if "result" in result else ""
+    say(f"done: objective {[round(v, 6) for v in result['objective']]}{made}; results in "
+        f"{out_dir}")
     return result
 
 
@@ -128,9 +148,35 @@ def download(s3: Any, bucket: str, run: RunKeys, out: Path) -> dict[str, Any]:
     if objective:
         _plot_objective(objective, out / "objective.png")
     result = {"run_id": run.run_id, "objective": objective,
+              **_final_result(s3, bucket, run, out, iterations, listed),
               "tombstones": _tombstones(s3, bucket, iterations, listed), "output": str(out)}
     (out / "result.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def _final_result(s3: Any, bucket: str, run: RunKeys, out: Path,
+                  iterations: list[IterationKeys], listed: set[str]) -> dict[str, str]:
+    """What the run produced, as paths relative to `out`: the last FWI model or LS-RTM
+    image with its picture, or the RTM image (the reduced gradient of its one
+    iteration), downloaded and pictured here."""
+    config = RunConfig.model_validate_json((out / "config.json").read_text())
+    if config.objective != "rtm":
+        for keys in reversed(iterations):
+            array = keys.model if config.objective == "fwi" else keys.image
+            if array in listed:
+                return {"result": str(_local_path(out, run, array).relative_to(out.resolve())),
+                        "picture": str(_local_path(out, run, keys.picture)
+                                       .relative_to(out.resolve()))}
+        return {}
+    shots = json.loads(_local_path(out, run, run.iteration(0).shots).read_text())["shots"]
+    layout = layout_for(run.run_id, 0, len(shots), config.fan_in)
+    root = layout.array_key(layout.root)
+    if root not in listed:
+        return {}
+    s3.download_file(bucket, root, str(out / "image.npy"))
+    image = np.load(out / "image.npy", allow_pickle=False)
+    (out / "image.png").write_bytes(model_png(image, config))
+    return {"result": "image.npy", "picture": "image.png"}
 
 
 def _local_path(out: Path, run: RunKeys, key: str) -> Path:

@@ -41,10 +41,13 @@ from seisless.reduce import (
     layout_for,
     read_sidecar,
     write_leaf,
+    write_tombstone,
 )
 
 #: Models, images and gradients are little-endian float32 `.npy`.
 ARRAY_DTYPE = "<f4"
+#: Longest failure reason kept in a tombstone (a state payload carries them).
+MAX_REASON = 1000
 
 
 def load_config(s3: Any, env: JobEnv) -> RunConfig:
@@ -132,11 +135,19 @@ def _gradient_leaf(s3: Any, sqs: Any, env: JobEnv, config: RunConfig, shots: Sho
         announce_leaf(sqs, env.queue_url, env.bucket, layout, index)
         return {"leaf": layout.stem(leaf), "recomputed": False}
     field_record = shots.shots[index]
-    phi, grad, seconds = _solve_shot(s3, env, config, field_record)
-    if not (math.isfinite(phi) and np.all(np.isfinite(grad))):
-        raise ImagingError(f"the solve of shot {field_record} diverged (objective {phi}); "
-                           "check the model's velocities against the data's frequency, or "
-                           "lower acquisition.f0")
+    try:
+        phi, grad, seconds = _solve_shot(s3, env, config, field_record)
+        if not (math.isfinite(phi) and np.all(np.isfinite(grad))):
+            raise ImagingError(f"the solve of shot {field_record} diverged (objective "
+                               f"{phi}); check the model's velocities against the data's "
+                               "frequency, or lower acquisition.f0")
+    except SeislessError as err:
+        # A typed error is final (Batch does not retry it): the shot is tombstoned with
+        # its reason, so the reduction completes and the run says why the shot is missing.
+        write_tombstone(s3, env.bucket, layout, index,
+                        f"shot {field_record}: {err.code}: {err}"[:MAX_REASON])
+        announce_leaf(sqs, env.queue_url, env.bucket, layout, index)
+        raise
     # The record first: the sidecar written by `write_leaf` is the commit marker.
     storage.put_json(s3, env.bucket, layout.keys.leaf_record(index), {
         "shot_id": field_record, "objective": phi, "seconds": seconds,

@@ -41,13 +41,36 @@ _SCAN_FIX = ("check scan_id: it is the folder name under scans/ of a finished sc
              "(upload the SEG-Y under incoming/ and wait for its scan to succeed)")
 
 
-def shot_ids(s3: Any, bucket: str, gathers_key: str) -> list[int]:
-    """Field records of every shot gather of a scan, in ascending order."""
+#: Source positions of one shot gather may differ by this much (m), as in `Shot`.
+SOURCE_TOLERANCE_M = 1e-3
+
+
+def _shot_gathers(s3: Any, bucket: str, gathers_key: str) -> Any:
     body = storage.get_bytes(s3, bucket, gathers_key, what="the scan's gathers index",
                              fix="scan the SEG-Y file first (upload it under incoming/)")
-    table = pq.read_table(io.BytesIO(body), columns=["kind", "key"])
-    shots = table.filter(pc.equal(table["kind"], "shot"))["key"].to_pylist()
-    return sorted(int(s) for s in shots)
+    table = pq.read_table(io.BytesIO(body))
+    return table.filter(pc.equal(table["kind"], "shot"))
+
+
+def shot_ids(s3: Any, bucket: str, gathers_key: str) -> list[int]:
+    """Field records of every shot gather of a scan, in ascending order."""
+    return sorted(int(s) for s in _shot_gathers(s3, bucket, gathers_key)["key"].to_pylist())
+
+
+def _check_shot_gathers(scan_id: str, shots: Any) -> None:
+    """Imaging needs one source and many receivers per field record: refuse anything else
+    (post-stack data, CDP-sorted traces) before a single gradient job starts."""
+    if "source_spread" not in shots.column_names:
+        raise ConfigError(f"scan {scan_id!r} was made by an older seisless without the "
+                          "gathers' source spread; scan the file again")
+    for shot in shots.to_pylist():
+        if shot["source_spread"] > SOURCE_TOLERANCE_M or shot["n_receivers"] < 2:
+            raise ConfigError(
+                f"scan {scan_id!r} does not hold shot gathers: field record {shot['key']} "
+                f"has {shot['n_traces']} traces from sources up to "
+                f"{shot['source_spread']:.1f} m apart and {shot['n_receivers']} receiver "
+                "position(s); imaging needs one source position and several receivers per "
+                "field record (post-stack or CDP-sorted data cannot be migrated shot by shot)")
 
 
 def _check_scan(s3: Any, bucket: str, request: ImagingInput) -> DataSpec:
@@ -58,10 +81,12 @@ def _check_scan(s3: Any, bucket: str, request: ImagingInput) -> DataSpec:
     if not source.startswith(f"s3://{bucket}/"):
         raise ConfigError(f"scan {request.scan_id!r} is of {source!r}, not an object of "
                           f"this bucket ({bucket}); scan the file in this bucket")
-    n_shots = len(shot_ids(s3, bucket, keys.gathers))
+    shots = _shot_gathers(s3, bucket, keys.gathers)
+    n_shots = shots.num_rows
     if n_shots == 0:
         raise ConfigError(f"scan {request.scan_id!r} found no shot gathers (its traces have "
                           "no field record numbers); imaging needs shot records")
+    _check_shot_gathers(request.scan_id, shots)
     per = request.shots.per_iteration
     if per != "all" and per > n_shots:
         raise ConfigError(f"shots.per_iteration is {per} but scan {request.scan_id!r} has "
@@ -220,17 +245,44 @@ def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
 def failure_reason(cause: str | None) -> str:
     """A readable reason from the cause of a failed `batch:submitJob.sync` (the job's
     description as JSON on AWS)."""
-    try:
-        job = json.loads(cause or "")
-    except ValueError:
+    job = _failed_job(cause)
+    if job is None:
         return (cause or "the gradient job failed")[:500]
-    reason = job.get("StatusReason") or job.get("statusReason") if isinstance(job, dict) \
-        else None
+    reason = job.get("StatusReason") or job.get("statusReason")
     return f"gradient job failed after its retries: {reason or 'see its Batch job log'}"
 
 
+def _failed_job(cause: str | None) -> dict[str, Any] | None:
+    try:
+        job = json.loads(cause or "")
+    except ValueError:
+        return None
+    return job if isinstance(job, dict) else None
+
+
+def child_reasons(batch: Any, cause: str | None, children: list[int]) -> dict[int, str]:
+    """Why each array child failed, from Batch itself: its status reason, its container's
+    reason and the log stream holding its output (what a user needs to look at)."""
+    job = _failed_job(cause) or {}
+    parent = job.get("JobId") or job.get("jobId")
+    if not parent or batch is None or not children:
+        return {}
+    reasons: dict[int, str] = {}
+    for first in range(0, len(children), 100):  # DescribeJobs takes 100 ids at most
+        ids = [f"{parent}:{child}" for child in children[first:first + 100]]
+        for described in batch.describe_jobs(jobs=ids).get("jobs", []):
+            child = int(str(described["jobId"]).rsplit(":", 1)[1])
+            container = described.get("container") or {}
+            parts = [described.get("statusReason"), container.get("reason"),
+                     f"log stream {container['logStreamName']}"
+                     if container.get("logStreamName") else None]
+            reasons[child] = "gradient job failed: " + "; ".join(p for p in parts if p)
+    return reasons
+
+
 def record_failed_shots(s3: Any, sqs: Any, queue_url: str, state: RunState,
-                        plan: IterationPlan, cause: str | None) -> dict[str, Any]:
+                        plan: IterationPlan, cause: str | None,
+                        batch: Any = None) -> dict[str, Any]:
     """After the array job ended with failed children: tombstone every shot without a
     committed leaf, and announce every leaf (a job may have died between committing
     its leaf and announcing it; duplicates are harmless). Safe to repeat; a real leaf
@@ -241,10 +293,12 @@ def record_failed_shots(s3: Any, sqs: Any, queue_url: str, state: RunState,
                           "list matching its plan; the run's files were changed")
     layout = layout_for(state.run_id, plan.iteration, plan.tree.n_leaves, plan.tree.fan_in)
     reason = failure_reason(cause)
-    tombstoned = []
+    missing = [i for i in range(plan.tree.n_leaves)
+               if read_sidecar(s3, state.bucket, layout.sidecar_key(Node(0, i))) is None]
+    per = shots_per_job(plan.tree.n_leaves)
+    by_child = child_reasons(batch, cause, sorted({i // per for i in missing}))
+    for index in missing:
+        write_tombstone(s3, state.bucket, layout, index, by_child.get(index // per, reason))
     for index in range(plan.tree.n_leaves):
-        if read_sidecar(s3, state.bucket, layout.sidecar_key(Node(0, index))) is None:
-            write_tombstone(s3, state.bucket, layout, index, reason)
-            tombstoned.append(shots.shots[index])
         announce_leaf(sqs, queue_url, state.bucket, layout, index)
-    return {"tombstoned_shots": tombstoned, "reason": reason}
+    return {"tombstoned_shots": [shots.shots[i] for i in missing], "reason": reason}

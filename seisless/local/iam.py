@@ -22,6 +22,8 @@ S3 object/bucket resources  evaluated (arn:...:bucket/key); codes       same, me
                                                                         CopyObject also needs
                                                                         GetObject on the source
 SQS queue resources         evaluated, except GetQueueUrl ("*")         GetQueueUrl: its queue
+SQS batch calls             "sqs:DeleteMessageBatch" etc., which IAM    the single action
+                            has no name for (always denied)             (sqs:DeleteMessage)
 Step Functions resources    none ("*": scoped grants never match)       stateMachine/execution
                                                                         ARN; task tokens: their
                                                                         execution's machine
@@ -394,7 +396,14 @@ def _operation(service: str, raw: str) -> str:
 
         names = botocore.session.get_session().get_service_model("batch").operation_names
         return next((n for n in names if n.lower() == raw.lower()), raw)
+    if service == "sqs" and raw in _SQS_BATCH_ACTIONS:
+        # IAM has no sqs:*Batch actions: a batch call needs the single action's permission
+        return raw.removesuffix("Batch")
     return raw
+
+
+_SQS_BATCH_ACTIONS = frozenset({"SendMessageBatch", "DeleteMessageBatch",
+                                "ChangeMessageVisibilityBatch"})
 
 
 def _checks(response: Any, service: str, resource: str) -> Iterator[tuple[str, str | None]]:

@@ -19,6 +19,8 @@ GATHERS_SCHEMA = pa.schema([
     ("source_x", pa.float64()),
     ("source_y", pa.float64()),
     ("n_receivers", pa.int64()),
+    # largest spread of the source positions over the gather, m: 0 for a shot gather
+    ("source_spread", pa.float64()),
 ])
 
 #: (kind, traces.parquet column holding its key)
@@ -70,4 +72,11 @@ def _gathers(kind: str, traces: pa.Table, column: str, trace_length: int) -> pa.
         "source_x": pa.array(np.add.reduceat(sx, gather_starts) / counts),
         "source_y": pa.array(np.add.reduceat(sy, gather_starts) / counts),
         "n_receivers": pa.array(n_receivers.astype(np.int64)),
+        "source_spread": pa.array(np.maximum(_spread(sx, gather_starts),
+                                             _spread(sy, gather_starts))),
     }, schema=GATHERS_SCHEMA)
+
+
+def _spread(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """max - min of each gather's `values` (gathers are contiguous from `starts`)."""
+    return np.maximum.reduceat(values, starts) - np.minimum.reduceat(values, starts)

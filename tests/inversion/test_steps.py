@@ -39,13 +39,22 @@ def aws(aws_credentials: None):
         keys = ScanKeys(SCAN)
         s3.put_object(Bucket=BUCKET, Key=keys.summary,
                       Body=json.dumps({"source": f"s3://{BUCKET}/incoming/line.sgy"}))
-        gathers = pa.table({"kind": ["shot"] * 5 + ["inline"], "key": [*SHOTS[::-1], 1]})
-        buf = io.BytesIO()
-        pq.write_table(gathers, buf)
-        s3.put_object(Bucket=BUCKET, Key=keys.gathers, Body=buf.getvalue())
+        s3.put_object(Bucket=BUCKET, Key=keys.gathers,
+                      Body=_gathers([*SHOTS[::-1], 1], kinds=["shot"] * 5 + ["inline"]))
         s3.put_object(Bucket=BUCKET, Key="models/start.npy",
                       Body=array_bytes(np.full((11, 7), 2.0), "<f4"))
         yield s3, sqs, sqs.create_queue(QueueName="reduce")["QueueUrl"]
+
+
+def _gathers(keys: list[int], *, kinds: list[str] | None = None, spread: float = 0.0,
+             receivers: int = 11) -> bytes:
+    """A gathers index (the columns Init and SelectShots read) as Parquet bytes."""
+    n = len(keys)
+    table = pa.table({"kind": kinds or ["shot"] * n, "key": keys, "n_traces": [receivers] * n,
+                      "n_receivers": [receivers] * n, "source_spread": [spread] * n})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
 
 
 def _input(**changes: Any) -> dict[str, Any]:
@@ -131,13 +140,23 @@ def test_a_mask_of_another_shape_is_refused(aws) -> None:
 
 def test_more_shots_than_an_array_job_may_have_share_jobs(aws) -> None:
     s3, _, _ = aws
-    keys = ScanKeys(SCAN)
-    buf = io.BytesIO()
-    pq.write_table(pa.table({"kind": ["shot"] * 10_001, "key": list(range(10_001))}), buf)
-    s3.put_object(Bucket=BUCKET, Key=keys.gathers, Body=buf.getvalue())
+    s3.put_object(Bucket=BUCKET, Key=ScanKeys(SCAN).gathers, Body=_gathers(list(range(10_001))))
     state = init_step(s3, BUCKET, _input(shots={"per_iteration": "all"}), "exec-1")
     plan = select_shots_step(s3, state)
     assert (plan.tree.n_leaves, plan.array_size) == (10_001, 5_001)
+
+
+@pytest.mark.parametrize(("spread", "receivers"), [(425.0, 1), (0.0, 1), (30.0, 18)])
+def test_data_that_is_not_shot_gathers_is_refused_at_init(aws, spread, receivers) -> None:
+    """Post-stack data (f3.sgy: a field record per inline, one trace per CDP) fails at
+    Init with what is wrong, before any gradient job starts."""
+    s3, _, _ = aws
+    s3.put_object(Bucket=BUCKET, Key=ScanKeys(SCAN).gathers,
+                  Body=_gathers(SHOTS, spread=spread, receivers=receivers))
+    before = _keys(s3)
+    with pytest.raises(ConfigError, match="does not hold shot gathers"):
+        init_step(s3, BUCKET, _input(), "exec-1")
+    assert _keys(s3) == before
 
 
 def test_init_refuses_an_existing_run_and_resumes_only_the_same_settings(aws) -> None:

@@ -252,3 +252,18 @@ def test_task_tokens_are_authorized_against_their_state_machine(cloud: Any) -> N
     merge = cloud.client("stepfunctions", role_arn=_role_of(cloud, "ScanMerge"))
     _denied(lambda: merge.send_task_success(taskToken="no-such-token", output="{}"),
             "AccessDeniedException", "states:SendTaskSuccess")
+
+
+def test_sqs_batch_calls_need_the_single_actions_permission(cloud: Any) -> None:
+    """IAM authorizes DeleteMessageBatch by sqs:DeleteMessage (as Lambda's SQS pollers use
+    it): the reducer's role may, the SelectShots role may not."""
+    url = cloud.outputs.get("ReduceQueueUrl") or next(
+        u for u in cloud.client("sqs").list_queues()["QueueUrls"]
+        if "ReductionQueue" in u and "Dead" not in u)
+    entry = [{"Id": "0", "ReceiptHandle": "not-a-handle"}]
+    reducer = cloud.client("sqs", role_arn=_role_of(cloud, "ImagingReductionReducer"))
+    answer = reducer.delete_message_batch(QueueUrl=url, Entries=entry)
+    assert answer.get("Failed"), "authorized; the made-up receipt handle is what fails"
+    selector = cloud.client("sqs", role_arn=_role_of(cloud, "ImagingSelectShots"))
+    _denied(lambda: selector.delete_message_batch(QueueUrl=url, Entries=entry),
+            "AccessDenied", "sqs:DeleteMessage")

@@ -15,7 +15,7 @@ import pytest
 
 from seisless.client.run import run_imaging
 from seisless.client.scan import scan_via_workflow
-from seisless.errors import WorkflowFailedError
+from seisless.errors import ConfigError, WorkflowFailedError
 from seisless.imaging import Model, Shot, forward, solver
 from seisless.imaging.segy_shot import read_shot, shot_ranges
 from seisless.inversion.keys import RunKeys
@@ -70,8 +70,9 @@ def test_fwi_two_iterations_with_a_spot_reclaim(cloud, survey, tmp_path) -> None
     for k in (0, 1):  # what `seisless run` prints while it follows the run
         assert f"iteration {k}: 3 shots" in lines and "  shots done 3/3 [###]" in lines
         assert f"iteration {k} done: objective {objective[k]:.6g}" in lines
-    assert lines[-1] == f"done: objective {[round(v, 6) for v in objective]}; " \
-        f"results in {tmp_path / 'out'}"
+    assert lines[-1] == f"done: objective {[round(v, 6) for v in objective]}; result " \
+        f"{tmp_path / 'out' / 'iter-2' / 'model.npy'}; results in {tmp_path / 'out'}"
+    assert result["result"] == "iter-2/model.npy" and result["picture"] == "iter-2/model.png"
     assert (tmp_path / "out" / "iter-2" / "model.npy").exists()
     assert (tmp_path / "out" / "objective.png").exists()
     keys = RunKeys("fwi-test").iteration(0)
@@ -120,11 +121,44 @@ def test_a_shot_failing_for_good_is_tombstoned_and_reported(cloud, survey, tmp_p
     result = _run(cloud, tmp_path, {**base, "run_id": "rtm-tolerant",
                                     "shots": {"missing_tolerance": 0.4}})
     [(key, reason)] = result["tombstones"].items()
-    assert key.endswith("iter-0/leaf-0.json") and "gradient job failed" in reason
+    # the job's own typed error, not "the job failed": the shot says why it is missing
+    assert key.endswith("iter-0/leaf-0.json") and reason.startswith(
+        "shot 100: ImagingError: byte range")
+    # RTM delivers its image: downloaded, pictured and named in result.json
+    out = tmp_path / "out"
+    assert (result["result"], result["picture"]) == ("image.npy", "image.png")
+    assert np.load(out / "image.npy").shape == (NX, NZ) and (out / "image.png").stat().st_size
+    assert json.loads((out / "result.json").read_text())["result"] == "image.npy"
     with pytest.raises(WorkflowFailedError) as failed:
         _run(cloud, tmp_path, {**base, "run_id": "rtm-strict"})
     assert failed.value.error == "TooManyMissingShots"
     assert "1 shots of iteration 0 failed for good" in failed.value.cause
+
+
+def test_a_run_id_in_use_is_one_readable_error(cloud, survey, tmp_path) -> None:
+    _, scan_id = survey
+    data = {"scan_id": scan_id, "objective": "rtm", "iterations": 1, "model": MODEL,
+            "acquisition": {"f0": 0.015}, "run_id": "rtm-twice"}
+    _run(cloud, tmp_path, data)
+    with pytest.raises(ConfigError, match=r"already in use.*--resume rtm-twice"):
+        _run(cloud, tmp_path, data)
+
+
+def test_post_stack_data_fails_at_init_with_its_cause(cloud, segy_dir, tmp_path) -> None:
+    """f3.sgy is post-stack: Init refuses it before any job, and the cause names why."""
+    from seisless.scan.documents import scan_id_for
+
+    scan_via_workflow(segy_dir / "f3.sgy", tmp_path / "scan", cloud=cloud,
+                      key="incoming/f3.sgy", say=lambda _: None)
+    head = cloud.client("s3").head_object(Bucket=cloud.bucket, Key="incoming/f3.sgy")
+    data = {"scan_id": scan_id_for("incoming/f3.sgy", head.get("VersionId"), head["ETag"]),
+            "objective": "rtm", "iterations": 1,
+            "model": MODEL, "acquisition": {"f0": 0.015}, "run_id": "f3-rtm"}
+    with pytest.raises(WorkflowFailedError) as failed:
+        _run(cloud, tmp_path, data)
+    assert failed.value.error == "ConfigError"
+    assert "does not hold shot gathers: field record 111" in failed.value.cause
+    assert "does not hold shot gathers" in str(failed.value)
 
 
 @pytest.mark.parametrize(("change", "error", "says"), [
