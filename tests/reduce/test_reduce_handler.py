@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -30,21 +29,6 @@ from tests.helpers.chaos import store_run_state
 
 if TYPE_CHECKING:
     from tests.reduce.conftest import Aws
-
-
-@pytest.fixture
-def resumptions(chaos: ModuleType) -> Any:
-    """Step Functions' answers to task tokens, recorded (the first one closes a token)."""
-    return chaos.StepFunctionsTokens()
-
-
-@pytest.fixture
-def services(aws: Aws, resumptions: Any) -> Iterator[ReduceServices]:
-    svc = ReduceServices(s3=aws.s3, sqs=aws.sqs, sfn=resumptions, queue_url=aws.queue_url,
-                         chunk_bytes=40, part_bytes=64)
-    handler.use_services(svc)
-    yield svc
-    handler.use_services(None)
 
 
 def drain(aws: Aws, chaos: ModuleType) -> list[dict[str, Any]]:
