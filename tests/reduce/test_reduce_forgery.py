@@ -18,6 +18,7 @@ import pytest
 
 from lambdas.reducer import handler
 from seisless.errors import ForgedMessageError
+from seisless.inversion.keys import RunKeys
 from seisless.messages import CallbackRegistered, NodeWritten, TreeSpec, dump_message
 from seisless.reduce import (
     Node,
@@ -230,3 +231,20 @@ def test_stale_attempt_after_the_root_changes_nothing(
     calls = resumptions.for_token("tok")
     assert len(calls) > 1 and {op for op, _ in calls} == {"SendTaskSuccess"}
     assert {json.loads(p["output"])["n_members"] for _, p in calls} == {N - 1}
+
+
+def test_stored_tree_is_read_once_per_invocation(
+        aws: Aws, services: ReduceServices, chaos: ModuleType, layout: TreeLayout) -> None:
+    write(aws, layout, range(F))
+    announce_all(aws, layout, range(F))
+    reads: list[str] = []
+    aws.s3.meta.events.register("provide-client-params.s3.GetObject",
+                                lambda params, **_: reads.append(params["Key"]))
+    messages = aws.sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=F,
+                                       AttributeNames=["All"])["Messages"]
+    assert len(messages) == F
+    result = handler.lambda_handler(chaos.sqs_event(messages, aws.queue_arn), None)
+    assert result == {"batchItemFailures": []}
+    keys = RunKeys(layout.run_id)
+    assert reads.count(keys.iteration(layout.iteration).shots) == 1
+    assert reads.count(keys.config) == 1
