@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from seisless.reduce import announce_leaf, layout_for, read_sidecar, write_leaf
 from seisless.reduce.tree import Node, TreeLayout
+from tests.helpers.chaos import sqs_event, store_run_state
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "seisless-bench"
@@ -82,8 +83,6 @@ def clients() -> tuple[Any, Any, Any]:
 
 def phase_reduce(args: argparse.Namespace, layout: TreeLayout) -> dict[str, Any]:
     """Drain the queue through the real handler; the root must exist at the end."""
-    from reduce_chaos import sqs_event
-
     from lambdas.reducer import handler
     from seisless.reduce import ReduceServices
 
@@ -152,6 +151,7 @@ def prepare(args: argparse.Namespace, layout: TreeLayout) -> None:
     s3.create_bucket(Bucket=BUCKET)
     url = sqs.create_queue(QueueName="reduce")["QueueUrl"]
     os.environ["REDUCE_QUEUE_URL"] = url
+    store_run_state(s3, BUCKET, layout)  # the reducer takes the tree from the run's state
     base = np.random.default_rng(0).standard_normal(args.mib * MiB // 4, dtype=np.float32)
     for i in range(args.leaves):
         write_leaf(s3, BUCKET, layout, i, base + np.float32(i), objective=float(i))
@@ -169,7 +169,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     layout = layout_for(RUN_ID, 0, args.leaves, args.fan_in)
     if args.phase:
-        sys.path.insert(0, str(ROOT / "bench"))
         run = phase_reduce if args.phase == "reduce" else phase_numpy
         print(json.dumps(run(args, layout)))
         return 0

@@ -76,3 +76,11 @@ class WorkflowTimeoutError(SeislessError):
 class ReductionError(SeislessError):
     """Gradient reduction inputs are inconsistent (a child's shape, dtype, .npy header or
     membership does not match the tree): retrying cannot help, so the message is poison."""
+
+
+class ForgedMessageError(ReductionError):
+    """A reduction message disagrees with the run's stored state: its tree is not the one
+    the run's shot list and config define, its node lies outside that tree, or its run
+    and iteration were never planned. It comes from a bug, a stale attempt or a sender
+    that should not be trusted; acting on it could resume the workflow with part of a
+    gradient, so it is poison (DLQ) and nothing is written or resumed."""

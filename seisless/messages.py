@@ -24,7 +24,13 @@ class MessageError(SeislessError):
 
 
 class TreeSpec(Document):
-    """The static reduction tree of one iteration: N leaves, fan-in F."""
+    """The static reduction tree of one iteration: N leaves, fan-in F.
+
+    In a message it is the sender's claim, never trusted: the reducer takes the tree from
+    the run's stored shot list and config and refuses a message whose claim differs
+    (`ForgedMessageError`, poison). It stays in the contract as that cross-check, so a
+    sender that computed another tree is caught at its first message.
+    """
 
     n_leaves: int = Field(ge=1, le=1_000_000)
     fan_in: int = Field(default=10, ge=2, le=1000)

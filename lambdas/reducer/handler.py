@@ -3,13 +3,16 @@
 Each record is parsed into a typed message and handed to `seisless.reduce.handle`. A
 record that fails (a poison message, an inconsistent input, a transient AWS error) is
 reported in `batchItemFailures`, so only it is retried and, after the queue's
-maxReceiveCount, moved to the DLQ; its reason is logged. Everything the reducer does is
-idempotent, so retrying a record that half-succeeded is always safe.
+maxReceiveCount, moved to the DLQ; its reason is logged. A record whose tree or node
+disagrees with the run's stored state (`ForgedMessageError`) is such a poison message.
+Everything the reducer does is idempotent, so retrying a record that half-succeeded is
+always safe.
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any
 
 import boto3
@@ -26,7 +29,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas import observability as obs
 from seisless.errors import ConfigError, SeislessError
 from seisless.messages import CallbackRegistered, NodeWritten, parse_message
-from seisless.reduce import ReduceServices, handle
+from seisless.reduce import ReduceServices, StoredTrees, handle
 
 logger = Logger(service="seisless-reducer")
 metrics = Metrics(namespace=obs.NAMESPACE)
@@ -77,15 +80,16 @@ def _count(message: NodeWritten | CallbackRegistered, outcome: str) -> None:
                            value=message.tree.n_leaves)
 
 
-def record_handler(record: SQSRecord) -> str:
-    """Process one record; raising makes it a batch item failure. Its log lines carry
-    the message's run id and iteration (None, hence absent, until it parses)."""
+def record_handler(record: SQSRecord, trees: StoredTrees | None = None) -> str:
+    """Process one record; raising makes it a batch item failure. `trees`: the stored
+    trees already read by this invocation. Its log lines carry the message's run id and
+    iteration (None, hence absent, until it parses)."""
     logger.append_keys(run_id=None, iteration=None)
     try:
         message = parse_message(record.body)
         logger.append_keys(run_id=message.run_id, iteration=message.iteration)
         receives = int(record.attributes.approximate_receive_count or "1")
-        outcome = handle(services(), message, redelivered=receives > 1)
+        outcome = handle(services(), message, redelivered=receives > 1, trees=trees)
     except SeislessError as err:
         logger.error("reduction message rejected", message_id=record.message_id,
                      code=err.code, reason=str(err))
@@ -102,5 +106,7 @@ def record_handler(record: SQSRecord) -> str:
 def lambda_handler(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
     """Entry point; returns `{"batchItemFailures": [...]}` (ReportBatchItemFailures)."""
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=event, record_handler=record_handler,
+    return process_partial_response(event=event,
+                                    record_handler=partial(record_handler,
+                                                           trees=StoredTrees()),
                                     processor=processor, context=context)

@@ -13,12 +13,14 @@ from seisless.reduce.reducer import (
     on_node_written,
 )
 from seisless.reduce.sidecar import Sidecar, read_sidecar
+from seisless.reduce.stored import StoredTrees, read_tree
 from seisless.reduce.tree import Node, TreeLayout
 
 __all__ = [
     "Node",
     "ReduceServices",
     "Sidecar",
+    "StoredTrees",
     "TreeLayout",
     "announce_leaf",
     "handle",
@@ -26,6 +28,7 @@ __all__ = [
     "on_callback_registered",
     "on_node_written",
     "read_sidecar",
+    "read_tree",
     "write_leaf",
     "write_tombstone",
 ]

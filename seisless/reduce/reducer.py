@@ -7,7 +7,9 @@ it is committed there is nothing to do; if any sibling is missing, a later sibli
 message will find them all (its sidecar was written before its message was sent);
 otherwise it computes the parent, commits it, and announces it (or, for the root,
 resumes the workflow). A message is acknowledged only after all of that, so a crash at
-any point leaves a redelivery that redoes the rest.
+any point leaves a redelivery that redoes the rest. The tree comes from the run's stored
+state (`seisless.reduce.stored`), never from the message, which is only checked against
+it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from seisless.messages import CallbackRegistered, NodeWritten, dump_message
 from seisless.reduce.checkpoints import Checkpoint, no_checkpoint
 from seisless.reduce.completion import heartbeat, resume_if_ready, store_callback
 from seisless.reduce.sidecar import Sidecar, read_sidecar, write_sidecar
+from seisless.reduce.stored import StoredTrees
 from seisless.reduce.stream import open_npy, stream_sum
 from seisless.reduce.tree import Node, TreeLayout
 
@@ -95,17 +98,18 @@ def announce(svc: ReduceServices, bucket: str, layout: TreeLayout, node: Node) -
 
 
 def on_node_written(svc: ReduceServices, message: NodeWritten, *,
-                    redelivered: bool = False) -> Outcome:
+                    redelivered: bool = False, trees: StoredTrees | None = None) -> Outcome:
     """Handle "node written"; idempotent, safe under duplicates and concurrency.
 
     `redelivered` (SQS ApproximateReceiveCount > 1) means an earlier attempt may have
     committed the parent and died before announcing it, so an existing parent is
     announced again; a first delivery that finds the parent committed does nothing,
     since the parent's writer has not acknowledged its own message before announcing.
+    The tree is the run's stored one (`trees`); a message that disagrees with it is a
+    `ForgedMessageError` before anything is read or written.
     """
-    layout = TreeLayout(message.run_id, message.iteration, message.tree)
+    layout = (trees or StoredTrees()).verified(svc.s3, message)
     node = Node(message.level, message.index)
-    layout.check(node)
     bucket = message.bucket
     if layout.is_root(node):
         resume_if_ready(svc.s3, svc.sfn, bucket, layout)
@@ -127,16 +131,21 @@ def on_node_written(svc: ReduceServices, message: NodeWritten, *,
     return "computed"
 
 
-def on_callback_registered(svc: ReduceServices, message: CallbackRegistered) -> Outcome:
-    """Store the workflow's token; resume it now if the root already exists."""
-    layout = store_callback(svc.s3, message)
+def on_callback_registered(svc: ReduceServices, message: CallbackRegistered, *,
+                           trees: StoredTrees | None = None) -> Outcome:
+    """Store the workflow's token; resume it now if the root already exists. A
+    registration whose tree is not the run's stored one is a `ForgedMessageError` and is
+    not stored (it would replace the real token)."""
+    layout = (trees or StoredTrees()).verified(svc.s3, message)
+    store_callback(svc.s3, layout, message)
     resume_if_ready(svc.s3, svc.sfn, message.bucket, layout)
     return "registered"
 
 
 def handle(svc: ReduceServices, message: NodeWritten | CallbackRegistered, *,
-           redelivered: bool = False) -> Outcome:
-    """Dispatch one parsed reduction message."""
+           redelivered: bool = False, trees: StoredTrees | None = None) -> Outcome:
+    """Dispatch one parsed reduction message. `trees` caches the stored trees across the
+    messages of one invocation (a fresh cache when None)."""
     if isinstance(message, CallbackRegistered):
-        return on_callback_registered(svc, message)
-    return on_node_written(svc, message, redelivered=redelivered)
+        return on_callback_registered(svc, message, trees=trees)
+    return on_node_written(svc, message, redelivered=redelivered, trees=trees)

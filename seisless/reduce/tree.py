@@ -64,9 +64,12 @@ class TreeLayout:
         span = self.tree.fan_in**level
         return -(-self.tree.n_leaves // span)
 
+    def contains(self, node: Node) -> bool:
+        return 0 <= node.level <= self.depth and 0 <= node.index < self.level_size(node.level)
+
     def check(self, node: Node) -> None:
         """Raise `ReductionError` if `node` is not part of this tree."""
-        if not (0 <= node.level <= self.depth and 0 <= node.index < self.level_size(node.level)):
+        if not self.contains(node):
             raise ReductionError(
                 f"node level {node.level} index {node.index} is outside the tree of "
                 f"{self.tree.n_leaves} leaves with fan-in {self.tree.fan_in} (depth "

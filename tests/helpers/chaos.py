@@ -1,8 +1,11 @@
-"""Fault-injection proof of the exactly-once reduction.
+"""Fault-injection proof of the exactly-once reduction, under crashes and forgeries.
 
 Runs the real reducer handler (`lambdas.reducer.handler.lambda_handler`) against moto's
-S3, SQS and Step Functions (in-process `mock_aws`) under randomized schedules:
+S3 and SQS (in-process `mock_aws`) and a recording Step Functions stand-in, under
+randomized schedules:
 
+- the run's config and the iteration's shot list are written first, as Init and
+  SelectShots do: the reducer's only source of the tree;
 - every leaf message is sent 1-3 times, some copies only much later;
 - leaves are written in random order, so messages often find siblings missing and
   leaves arrive after their siblings' parent was attempted; ~15% are tombstones;
@@ -14,20 +17,34 @@ S3, SQS and Step Functions (in-process `mock_aws`) under randomized schedules:
   announcement (i.e. after the parent write, before the ack). A crash kills the whole
   invocation: nothing is acknowledged, and its messages come back (the visibility
   timeout is fast-forwarded to zero);
-- the workflow's task token is registered at a random moment, through the queue.
+- the workflow's task token is registered at a random moment, through the queue;
+- forged messages at random moments, before and after the root exists: a wrong number
+  of leaves, a wrong fan-in, a node outside the tree, a smaller tree claimed after its
+  leaves were summed (the half-gradient attack), an iteration never planned, and a
+  callback registration with a wrong tree and another token. A record the handler
+  reports failed is dead-lettered after `MAX_RECEIVES` receives, as SQS's redrive does;
+- stale attempts: an earlier attempt's job writing its shot's leaf (another gradient)
+  after the real one and announcing it, during the reduction and after the root; and
+  duplicates of real messages (leaves, inner nodes, the root, the callback) after it.
 
 Each run's root is compared with the tree-ordered float32 sum of the leaves computed
 directly in memory (bitwise, header included), and its members, tombstones, objective
-and the workflow's resumption are checked. The last line printed is `exact: K/R`.
+and the workflow's resumption are checked; so are the adversary's effects: every forged
+message dead-lettered and nothing else, no answer ever sent to a forged token, the real
+token still registered, and every node under the iteration's prefix a node of the true
+tree covering exactly its shots. The last line printed is `exact: K/R`.
 Shared by the tests (tests/reduce) and the benchmark script `bench/reduce_chaos.py`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -40,8 +57,19 @@ from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seisless.messages import CallbackRegistered, dump_message
+from seisless import storage
+from seisless.errors import ReductionError
+from seisless.inversion.documents import (
+    Acquisition,
+    DataSpec,
+    ModelSpec,
+    RunConfig,
+    ShotList,
+)
+from seisless.inversion.keys import RunKeys
+from seisless.messages import CallbackRegistered, NodeWritten, TreeSpec, dump_message
 from seisless.reduce import (
+    Node,
     ReduceServices,
     TreeLayout,
     announce_leaf,
@@ -56,6 +84,8 @@ REGION = "us-east-1"
 BUCKET = "seisless-chaos"
 #: Share of invocations given a crash at one of the reducer's checkpoints.
 CRASH_RATE = 0.3
+#: The queue's maxReceiveCount: a record failed this many times goes to the DLQ.
+MAX_RECEIVES = 3
 
 
 class SimulatedCrash(BaseException):
@@ -92,24 +122,45 @@ class Faults:
         raise SimulatedCrash(name)
 
 
-@dataclass
-class Resumptions:
-    """SendTaskSuccess / SendTaskFailure calls seen on the Step Functions client."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    def attach(self, sfn: Any) -> None:
-        for op in ("SendTaskSuccess", "SendTaskFailure"):
-            sfn.meta.events.register(f"provide-client-params.sfn.{op}",
-                                     lambda params, op=op, **_: self._record(op, params))
+class StepFunctionsTokens:
+    """Step Functions' task-token answers, recorded. Like AWS, the first answer to a
+    token closes it and later ones (and heartbeats) are refused with `TaskTimedOut`, so
+    the reducer sees real duplicate answers refused; every call is kept, refused or not,
+    so a check can see any success a forged or stale message would have caused."""
 
-    def _record(self, op: str, params: dict[str, Any]) -> None:
-        with self.lock:
-            self.calls.append((op, dict(params)))
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed: set[str] = set()
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def _answer(self, op: str, params: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append((op, params))
+            closed = params["taskToken"] in self._closed
+            self._closed.add(params["taskToken"])
+        if closed:
+            raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "closed"}}, op)
+        return {}
+
+    def send_task_success(self, **params: Any) -> dict[str, Any]:
+        return self._answer("SendTaskSuccess", params)
+
+    def send_task_failure(self, **params: Any) -> dict[str, Any]:
+        return self._answer("SendTaskFailure", params)
+
+    def send_task_heartbeat(self, *, taskToken: str) -> dict[str, Any]:
+        with self._lock:
+            closed = taskToken in self._closed
+        if closed:
+            raise ClientError({"Error": {"Code": "TaskTimedOut", "Message": "closed"}},
+                              "SendTaskHeartbeat")
+        return {}
 
     def for_token(self, token: str) -> list[tuple[str, dict[str, Any]]]:
-        with self.lock:
+        """Every answer (success or failure) sent for `token`, accepted or refused."""
+        with self._lock:
             return [(op, p) for op, p in self.calls if p["taskToken"] == token]
 
 
@@ -221,7 +272,7 @@ def ack(sqs: Any, url: str, messages: list[dict[str, Any]]) -> None:
 
 @dataclass
 class Consumer:
-    """What consumer threads of one run share."""
+    """What consumer threads of one run share, and the bodies they dead-lettered."""
 
     handler: Any
     sqs: Any
@@ -231,6 +282,20 @@ class Consumer:
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: list[int] = field(default_factory=lambda: [0])
+    dead_letters: set[str] = field(default_factory=set)
+
+
+def settle(c: Consumer, messages: list[dict[str, Any]], failed: set[str]) -> None:
+    """Ack what succeeded; a failed record comes back, or after `MAX_RECEIVES` receives
+    goes to the dead letters (SQS's redrive policy, which Lambda leaves to the queue)."""
+    def receives(m: dict[str, Any]) -> int:
+        return int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+
+    dead = [m for m in messages if m["MessageId"] in failed and receives(m) >= MAX_RECEIVES]
+    with c.lock:
+        c.dead_letters.update(m["Body"] for m in dead)
+    release(c.sqs, c.url, [m for m in messages if m["MessageId"] in failed and m not in dead])
+    ack(c.sqs, c.url, [m for m in messages if m["MessageId"] not in failed or m in dead])
 
 
 def consume(c: Consumer, rng: random.Random) -> None:
@@ -253,9 +318,7 @@ def consume(c: Consumer, rng: random.Random) -> None:
             except SimulatedCrash:
                 release(sqs, url, messages)
                 continue
-            failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-            release(sqs, url, [m for m in messages if m["MessageId"] in failed])
-            ack(sqs, url, [m for m in messages if m["MessageId"] not in failed])
+            settle(c, messages, {f["itemIdentifier"] for f in result["batchItemFailures"]})
         finally:
             with lock:
                 in_flight[0] -= 1
@@ -292,15 +355,160 @@ def wait_until_quiet(sqs: Any, url: str, shared: Consumer, timeout_s: float = 60
         quiet = quiet + 1 if idle else 0
 
 
-def run_once(clients: dict[str, Any], resumptions: Resumptions, seed: int, run: int, *,
+def store_run_state(s3: Any, bucket: str, layout: TreeLayout) -> None:
+    """What Init and SelectShots write before any gradient job runs, with the tree of
+    `layout`: the run's config (its fan-in) and the iteration's shot list (its length)."""
+    keys = RunKeys(layout.run_id)
+    config = RunConfig(run_id=layout.run_id, objective="lsrtm",
+                       iterations=layout.iteration + 1, fan_in=layout.tree.fan_in,
+                       model=ModelSpec(key="models/chaos.npy", spacing=(10.0, 10.0)),
+                       data=DataSpec(segy_key="incoming/chaos.sgy",
+                                     gathers_key="scans/chaos/gathers.parquet"),
+                       acquisition=Acquisition(f0=0.01))
+    storage.put_json(s3, bucket, keys.config, config)
+    shots = ShotList(shots=tuple(1000 + i for i in range(layout.tree.n_leaves)))
+    storage.put_json(s3, bucket, keys.iteration(layout.iteration).shots, shots)
+
+
+def _other(rng: random.Random, true: int, low: int, high: int) -> int:
+    """A value in [low, high] that is not `true`."""
+    return rng.choice([v for v in range(low, high + 1) if v != true])
+
+
+def _node_message(layout: TreeLayout, level: int, index: int,
+                  tree: TreeSpec | None = None, iteration: int | None = None) -> str:
+    return dump_message(NodeWritten(
+        bucket=BUCKET, run_id=layout.run_id, level=level, index=index,
+        iteration=layout.iteration if iteration is None else iteration,
+        tree=layout.tree if tree is None else tree))
+
+
+def forge(rng: random.Random, layout: TreeLayout, token: str) -> str:
+    """One forged message for `layout`'s iteration: every kind must be poison."""
+    n, fan_in = layout.tree.n_leaves, layout.tree.fan_in
+    kind = rng.choice(["n-leaves", "fan-in", "outside", "smaller", "unplanned", "callback"])
+    if kind == "smaller" and n > 1:  # the half-gradient attack: claim a tree of k < N
+        small = TreeLayout(layout.run_id, layout.iteration, TreeSpec(
+            n_leaves=rng.randint(1, n - 1), fan_in=fan_in))
+        level = rng.choice([0, small.depth])
+        return _node_message(layout, level, rng.randrange(small.level_size(level)),
+                             small.tree)
+    if kind == "fan-in":
+        return _node_message(layout, 0, rng.randrange(n), TreeSpec(
+            n_leaves=n, fan_in=_other(rng, fan_in, 2, 12)))
+    if kind == "outside":
+        level = rng.randint(0, layout.depth + 1)
+        size = layout.level_size(level) if level <= layout.depth else 0
+        return _node_message(layout, level, size + rng.randint(0, 3))
+    if kind == "unplanned":
+        return _node_message(layout, 0, 0, iteration=layout.iteration + 1)
+    wrong = TreeSpec(n_leaves=_other(rng, n, 1, n + 20), fan_in=fan_in)
+    if kind == "callback":
+        return dump_message(CallbackRegistered(
+            bucket=BUCKET, run_id=layout.run_id, iteration=layout.iteration,
+            task_token=f"forged-{token}", tree=wrong))
+    return _node_message(layout, 0, rng.randrange(min(n, wrong.n_leaves)), wrong)
+
+
+@dataclass
+class Schedule:
+    """One run's inputs and what the producer sends, in order, before and after the
+    root exists: ("leaf", i), ("callback", -1), ("stale-leaf", i), ("body", -1) with a
+    message in `bodies` (forged ones also in `forged`)."""
+
+    layout: TreeLayout
+    leaves: dict[int, np.ndarray | None]
+    objectives: dict[int, float]
+    stale: dict[int, np.ndarray]
+    token: str
+    callback: str
+    before: list[tuple[str, int, str]] = field(default_factory=list)
+    after: list[tuple[str, int, str]] = field(default_factory=list)
+    forged: set[str] = field(default_factory=set)
+
+
+def plan(rng: random.Random, np_rng: np.random.Generator, layout: TreeLayout,
+         shape: tuple[int, ...], token: str) -> Schedule:
+    """Leaves in random order with the callback among them; forgeries and late leaves of
+    an earlier attempt at random moments; duplicates of real messages after the root."""
+    leaves, objectives = random_leaves(rng, np_rng, layout.tree.n_leaves, shape)
+    callback = dump_message(CallbackRegistered(bucket=BUCKET, run_id=layout.run_id,
+                                               iteration=layout.iteration,
+                                               task_token=token, tree=layout.tree))
+    stale = {i: np_rng.standard_normal(shape).astype("<f4")
+             for i in rng.sample(range(layout.tree.n_leaves), min(3, layout.tree.n_leaves))}
+    s = Schedule(layout, leaves, objectives, stale, token, callback)
+    s.before = [("leaf", i, "") for i in range(layout.tree.n_leaves)] + [("callback", -1, "")]
+    rng.shuffle(s.before)
+    for i in stale:
+        if rng.random() < 0.5:
+            written = s.before.index(("leaf", i, ""))
+            s.before.insert(rng.randint(written + 1, len(s.before)), ("stale-leaf", i, ""))
+        else:
+            s.after.append(("stale-leaf", i, ""))
+    nodes = [(level, index) for level in range(layout.depth + 1)
+             for index in range(layout.level_size(level))]
+    s.after += [("body", -1, _node_message(layout, *rng.choice(nodes)))
+                for _ in range(rng.randint(1, 4))] + [("body", -1, callback)]
+    for _ in range(rng.randint(1, 4)):
+        body = forge(rng, layout, token)
+        s.forged.add(body)
+        events = rng.choice([s.before, s.after])
+        events.insert(rng.randint(0, len(events)), ("body", -1, body))
+    return s
+
+
+def send(s3: Any, sqs: Any, url: str, s: Schedule, event: tuple[str, int, str]) -> int:
+    """Carry out one event; the number of leaf messages it sent."""
+    kind, i, body = event
+    if kind == "body":
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+        return 0
+    if kind == "callback":
+        sqs.send_message(QueueUrl=url, MessageBody=s.callback)
+        return 0
+    if kind == "stale-leaf":
+        # An earlier attempt's job, late: its gradient must never be used. A tombstoned
+        # shot refuses it (ReductionError, the job fails); it announces anyway here.
+        with contextlib.suppress(ReductionError):
+            write_leaf(s3, BUCKET, s.layout, i, s.stale[i], objective=-1.0)
+        announce_leaf(sqs, url, BUCKET, s.layout, i)
+        return 1
+    if s.leaves[i] is None:
+        write_tombstone(s3, BUCKET, s.layout, i, reason="chaos: job failed for good")
+    else:
+        write_leaf(s3, BUCKET, s.layout, i, s.leaves[i], objective=s.objectives[i])
+    announce_leaf(sqs, url, BUCKET, s.layout, i)
+    return 1
+
+
+def produce(s3: Any, sqs: Any, url: str, s: Schedule, rng: random.Random,
+            sends: list[int]) -> None:
+    """Send `s.before` in order with small pauses, then 0-2 more copies of each leaf
+    message in random order (late duplicates)."""
+    late: list[int] = []
+    for event in s.before:
+        sends[0] += send(s3, sqs, url, s, event)
+        if event[0] == "leaf":
+            late.extend([event[1]] * rng.randint(0, 2))
+        time.sleep(rng.random() * 0.003)
+    rng.shuffle(late)
+    for i in late:
+        announce_leaf(sqs, url, BUCKET, s.layout, i)
+        sends[0] += 1
+
+
+def run_once(clients: dict[str, Any], seed: int, run: int, *,
              n_leaves: int, fan_in: int) -> RunResult:
-    """One randomized schedule; exact when the root is bitwise the reference."""
+    """One randomized schedule; exact when the root is bitwise the reference and the
+    adversary changed nothing."""
     from lambdas.reducer import handler
 
     s3, sqs = clients["s3"], clients["sqs"]
     rng = random.Random(seed * 1_000_003 + run)
     np_rng = np.random.default_rng([seed, run])
     layout = layout_for(f"chaos-{seed}-{run}", rng.randrange(3), n_leaves, fan_in)
+    store_run_state(s3, BUCKET, layout)
     url = sqs.create_queue(QueueName=f"reduce-{seed}-{run}")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]
@@ -310,59 +518,38 @@ def run_once(clients: dict[str, Any], resumptions: Resumptions, seed: int, run: 
         s3=s3, sqs=sqs, sfn=clients["sfn"], queue_url=url,
         chunk_bytes=rng.choice([12, 52, 256, 4096]), part_bytes=rng.choice([64, 100, 1024]),
         checkpoint=faults.checkpoint))
-    leaves, objectives = random_leaves(rng, np_rng, n_leaves, shape)
-    token = f"token-{seed}-{run}"
-    callback = dump_message(CallbackRegistered(bucket=BUCKET, run_id=layout.run_id,
-                                               iteration=layout.iteration,
-                                               task_token=token, tree=layout.tree))
+    s = plan(rng, np_rng, layout, shape, f"token-{seed}-{run}")
     sends = [0]
-
-    def produce() -> None:
-        order = [*range(n_leaves), -1]  # -1: the workflow registers its token
-        rng.shuffle(order)
-        late: list[int] = []
-        for i in order:
-            if i < 0:
-                sqs.send_message(QueueUrl=url, MessageBody=callback)
-            elif leaves[i] is None:
-                write_tombstone(s3, BUCKET, layout, i, reason="chaos: job failed for good")
-            else:
-                write_leaf(s3, BUCKET, layout, i, leaves[i], objective=objectives[i])
-            if i >= 0:
-                copies = rng.randint(1, 3)
-                announce_leaf(sqs, url, BUCKET, layout, i)
-                late.extend([i] * (copies - 1))
-                sends[0] += copies
-            time.sleep(rng.random() * 0.003)
-        rng.shuffle(late)
-        for i in late:
-            announce_leaf(sqs, url, BUCKET, layout, i)
-
     shared = Consumer(handler, sqs, url, arn, faults)
     consumers = [threading.Thread(target=consume, args=(shared, random.Random(rng.random())))
                  for _ in range(rng.randint(2, 4))]
-    producer = threading.Thread(target=produce)
+    producer = threading.Thread(target=produce, args=(s3, sqs, url, s, rng, sends))
     for thread in [producer, *consumers]:
         thread.start()
     producer.join()
     wait_until_quiet(sqs, url, shared)
+    for event in s.after:  # the root exists (or the run already failed its check)
+        sends[0] += send(s3, sqs, url, s, event)
+    wait_until_quiet(sqs, url, shared)
     shared.stop.set()
     for thread in consumers:
         thread.join()
-    verdict = check(s3, layout, leaves, objectives, resumptions.for_token(token))
+    verdict = check(s3, s, clients["sfn"]) or check_adversary(s3, s, clients["sfn"],
+                                                          shared.dead_letters)
     crashes = ",".join(f"{k}={v}" for k, v in sorted(faults.crashes.items())) or "none"
-    n_dead = sum(a is None for a in leaves.values())
     line = (f"run {run}: {verdict or 'exact'} | N={n_leaves} F={fan_in} shape={shape} "
-            f"tombstones={n_dead} leaf-sends={sends[0]} consumers={len(consumers)} "
+            f"tombstones={sum(a is None for a in s.leaves.values())} leaf-sends={sends[0]} "
+            f"forged={len(s.forged)} stale={len(s.stale)} consumers={len(consumers)} "
             f"crashes[{crashes}]")
     sqs.delete_queue(QueueUrl=url)
     return RunResult(verdict == "", line, faults.crashes)
 
 
-def check(s3: Any, layout: TreeLayout, leaves: dict[int, np.ndarray | None],
-          objectives: dict[int, float], calls: list[tuple[str, dict[str, Any]]]) -> str:
-    """'' if the root is exactly right and the workflow was resumed, else the reason."""
-    expected, objective = reference_sum(layout, leaves, objectives)
+def check(s3: Any, s: Schedule, sfn: StepFunctionsTokens) -> str:
+    """'' if the root is exactly right and the workflow was resumed, with the right
+    answer every time it was answered, else the reason."""
+    layout, leaves = s.layout, s.leaves
+    expected, objective = reference_sum(layout, leaves, s.objectives)
     root = read_sidecar(s3, BUCKET, layout.sidecar_key(layout.root))
     if root is None:
         return "STALLED: no root"
@@ -372,6 +559,7 @@ def check(s3: Any, layout: TreeLayout, leaves: dict[int, np.ndarray | None],
         return f"WRONG members {root.members} / tombstones {root.tombstones}"
     if root.objective != objective:
         return f"WRONG objective {root.objective} != {objective}"
+    calls = sfn.for_token(s.token)
     ops = {op for op, _ in calls}
     if expected is None:
         return "" if ops == {"SendTaskFailure"} else f"WRONG resumption {ops}"
@@ -390,6 +578,36 @@ def check(s3: Any, layout: TreeLayout, leaves: dict[int, np.ndarray | None],
     return "" if outputs == {len(members)} else f"WRONG resumption output {outputs}"
 
 
+#: Node objects of the tree under an iteration's prefix (not shots, callback, job records).
+_NODE_SIDECAR = re.compile(r"(?:leaf-(\d+)|l(\d+)-(\d+))\.json$")
+
+
+def check_adversary(s3: Any, s: Schedule, sfn: StepFunctionsTokens,
+                    dead_letters: set[str]) -> str:
+    """'' if forged and stale messages changed nothing, else what they changed."""
+    layout = s.layout
+    if dead_letters != s.forged:
+        return (f"WRONG dead letters: {len(s.forged - dead_letters)} forged not refused, "
+                f"{len(dead_letters - s.forged)} real ones refused")
+    if sfn.for_token(f"forged-{s.token}"):
+        return "WRONG answer sent to a forged token"
+    registered = storage.find_json(s3, BUCKET, layout.callback_key)
+    if registered is None or registered["task_token"] != s.token:
+        return f"WRONG callback registered: {registered}"
+    for key in storage.list_keys(s3, BUCKET, layout.prefix):
+        found = _NODE_SIDECAR.search(key)
+        if not found:
+            continue
+        leaf, level, index = found.groups()
+        node = Node(0, int(leaf)) if leaf else Node(int(level), int(index))
+        sidecar = read_sidecar(s3, BUCKET, key)
+        covered = sorted(sidecar.members + sidecar.tombstones) if sidecar else []
+        if not layout.contains(node) or covered != list(layout.leaf_range(node)):
+            return f"WRONG node {key} covers {covered[:8]}"
+    ghost = RunKeys(layout.run_id).iteration(layout.iteration + 1).prefix
+    return f"WRONG objects under {ghost}" if storage.list_keys(s3, BUCKET, ghost) else ""
+
+
 def run_chaos(runs: int, seed: int, n_leaves: int | None, fan_in: int | None,
               out: Any = sys.stdout) -> int:
     """Run `runs` schedules against an in-process moto (credentials must be set, fake);
@@ -400,20 +618,20 @@ def run_chaos(runs: int, seed: int, n_leaves: int | None, fan_in: int | None,
 
     from lambdas.reducer import handler
 
+    level = handler.logger.log_level
+    handler.logger.setLevel(logging.CRITICAL)  # every forged message is logged as rejected
     with mock_aws():
         allow_small_parts()
-        clients = {name: boto3.client(name, region_name=REGION)
-                   for name in ("s3", "sqs", "stepfunctions")}
-        clients["sfn"] = clients["stepfunctions"]
+        clients: dict[str, Any] = {name: boto3.client(name, region_name=REGION)
+                                   for name in ("s3", "sqs")}
+        clients["sfn"] = StepFunctionsTokens()
         clients["sqs"] = Serialized(clients["sqs"])
         clients["s3"].create_bucket(Bucket=BUCKET)
-        resumptions = Resumptions()
-        resumptions.attach(clients["sfn"])
         rng = random.Random(seed)
         exact, crashes = 0, dict.fromkeys(POINTS, 0)
         try:
             for run in range(runs):
-                result = run_once(clients, resumptions, seed, run,
+                result = run_once(clients, seed, run,
                                   n_leaves=n_leaves or rng.randint(1, 40),
                                   fan_in=fan_in or rng.randint(2, 6))
                 exact += result.exact
@@ -422,6 +640,7 @@ def run_chaos(runs: int, seed: int, n_leaves: int | None, fan_in: int | None,
                 print(result.line, file=out, flush=True)
         finally:
             handler.use_services(None)
+            handler.logger.setLevel(level)
     print("crashes injected: " + ", ".join(f"{k}={v}" for k, v in crashes.items()), file=out)
     print(f"exact: {exact}/{runs}", file=out, flush=True)
     return exact

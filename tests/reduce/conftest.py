@@ -16,6 +16,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from seisless.reduce import ReduceServices
+
 REGION = "us-east-1"
 BUCKET = "seisless-test"
 
@@ -61,3 +63,21 @@ def aws(aws_credentials: None, chaos: ModuleType,
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
         yield Aws(s3, sqs, boto3.client("stepfunctions", region_name=REGION), url, arn)
+
+
+@pytest.fixture
+def resumptions(chaos: ModuleType) -> Any:
+    """Step Functions' answers to task tokens, recorded (the first one closes a token)."""
+    return chaos.StepFunctionsTokens()
+
+
+@pytest.fixture
+def services(aws: Aws, resumptions: Any) -> Iterator[ReduceServices]:
+    """The reducer handler's clients: moto S3 and SQS, the recording Step Functions."""
+    from lambdas.reducer import handler
+
+    svc = ReduceServices(s3=aws.s3, sqs=aws.sqs, sfn=resumptions, queue_url=aws.queue_url,
+                         chunk_bytes=40, part_bytes=64)
+    handler.use_services(svc)
+    yield svc
+    handler.use_services(None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -26,25 +25,10 @@ from seisless.reduce import (
     write_tombstone,
 )
 from seisless.reduce.completion import resume_if_ready
+from tests.helpers.chaos import store_run_state
 
 if TYPE_CHECKING:
     from tests.reduce.conftest import Aws
-
-
-@pytest.fixture
-def services(aws: Aws) -> Iterator[ReduceServices]:
-    svc = ReduceServices(s3=aws.s3, sqs=aws.sqs, sfn=aws.sfn, queue_url=aws.queue_url,
-                         chunk_bytes=40, part_bytes=64)
-    handler.use_services(svc)
-    yield svc
-    handler.use_services(None)
-
-
-@pytest.fixture
-def resumptions(aws: Aws, chaos: ModuleType) -> Any:
-    recorder = chaos.Resumptions()
-    recorder.attach(aws.sfn)
-    return recorder
 
 
 def drain(aws: Aws, chaos: ModuleType) -> list[dict[str, Any]]:
@@ -66,6 +50,8 @@ def callback(aws: Aws, layout: TreeLayout, token: str = "tok") -> str:
 
 
 def write_leaves(aws: Aws, layout: TreeLayout, dead: set[int]) -> dict[int, np.ndarray]:
+    """The run's stored state (config, shot list), then every leaf, announced."""
+    store_run_state(aws.s3, aws.bucket, layout)
     rng = np.random.default_rng(layout.tree.n_leaves)
     arrays = {}
     for i in range(layout.tree.n_leaves):
@@ -159,13 +145,14 @@ def test_bad_records_are_batch_item_failures(aws: Aws, services: ReduceServices,
     assert {f["itemIdentifier"] for f in result["batchItemFailures"]} == bad
     reasons = " | ".join(getattr(r, "reason", "") for r in caplog.records)
     assert "not JSON" in reasons and "Field required" in reasons
-    assert "outside the tree" in reasons
+    assert "outside the run's tree" in reasons
     assert read_sidecar(aws.s3, aws.bucket, layout.sidecar_key(layout.root)) is not None
 
 
 def test_mismatched_shapes_are_refused(aws: Aws, services: ReduceServices,
                                        chaos: ModuleType) -> None:
     layout = layout_for("run-c", 0, n_leaves=2)
+    store_run_state(aws.s3, aws.bucket, layout)
     write_leaf(aws.s3, aws.bucket, layout, 0, np.zeros(3, "<f4"), objective=0.0)
     write_leaf(aws.s3, aws.bucket, layout, 1, np.zeros(4, "<f4"), objective=0.0)
     announce_leaf(aws.sqs, aws.queue_url, aws.bucket, layout, 1)
@@ -200,6 +187,7 @@ def test_leaves_are_write_once(aws: Aws) -> None:
 @pytest.mark.parametrize("code", ["TaskTimedOut", "InvalidToken"])
 def test_spent_token_is_not_an_error(aws: Aws, code: str) -> None:
     layout = layout_for("run-s", 0, n_leaves=1)
+    store_run_state(aws.s3, aws.bucket, layout)
     write_leaf(aws.s3, aws.bucket, layout, 0, np.ones(2, "<f4"), objective=1.0)
     svc = ReduceServices(s3=aws.s3, sqs=aws.sqs, sfn=aws.sfn, queue_url=aws.queue_url)
     handler.handle(svc, NodeWritten(bucket=aws.bucket, run_id="run-s", iteration=0,
