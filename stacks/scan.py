@@ -64,16 +64,16 @@ class ScanWorkflow(Construct):
         self._bucket = bucket
         self._log_retention = log_retention
         self._removal_policy = removal_policy
-        self._create_functions(max_concurrency)
         # A fixed name lets the role name its own child executions (Distributed Map)
         # without a circular reference between the state machine and its policy.
         sm_name = f"{Stack.of(self).stack_name}-segy-scan"
+        self._create_functions(max_concurrency, sm_name)
         self.state_machine = self._state_machine(
             sm_name, default_max_concurrency=min(default_max_concurrency, max_concurrency))
         self._create_trigger()
         self._acknowledge(sm_name)
 
-    def _create_functions(self, max_concurrency: int) -> None:
+    def _create_functions(self, max_concurrency: int, sm_name: str) -> None:
         """Plan reads the upload and writes the manifest (and caps the Map's concurrency at
         `max_concurrency`), each Scan worker writes only its Parquet part (tagged as
         scratch), Merge reads the scan and writes its results."""
@@ -81,6 +81,10 @@ class ScanWorkflow(Construct):
             "Plan", "lambdas.scan.plan.handler", memory_mb=1024, timeout=Duration.minutes(2),
             read=["*"], write=[SCANS])
         self.plan_fn.add_environment(ENV_MAX_SCAN_CONCURRENCY, str(max_concurrency))
+        # Plan asks whether the execution holding a scan's claim still runs.
+        self.plan_fn.role.add_to_policy(iam.PolicyStatement(
+            actions=["states:DescribeExecution"],
+            resources=[states_arn(self, "execution", f"{sm_name}:*")]))
         self.scan_fn = self._function(
             "Scan", "lambdas.scan.worker.handler", memory_mb=3008,
             timeout=Duration.minutes(15), read=["*"], write=[PARTS], tagging=True)
@@ -153,7 +157,13 @@ class ScanWorkflow(Construct):
                        "whichever object the event names, in this bucket only.")
         scan_prefix = ("Scans write under scans/<scan id>/, the id being derived from the "
                        "object at run time; the prefix is fixed, the bucket is this one.")
-        acknowledge(self.plan_fn.role, {objects("*"): runtime_key, objects(SCANS): scan_prefix})
+        acknowledge(self.plan_fn.role, {
+            objects("*"): runtime_key, objects(SCANS): scan_prefix,
+            wildcard_finding("arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
+                             f"execution:{sm_name}:*"):
+                "Plan asks whether the execution holding a scan's claim still runs; "
+                "execution names are chosen at start (EventBridge's or the user's), so "
+                "only this state machine's executions are named."})
         acknowledge(self.scan_fn.role, {
             objects("*"): runtime_key,
             objects(PARTS): "Workers write only Parquet parts, under scans/<scan id>/parts/.",

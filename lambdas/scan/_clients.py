@@ -1,4 +1,4 @@
-"""The S3 client the scan handlers share, created on first use (never at import time).
+"""The clients the scan handlers share, created on first use (never at import time).
 
 Its pool is sized for the engine's parallel ranged GETs. The endpoint, region and
 credentials come from the environment, which is how the local cloud points the very
@@ -20,3 +20,10 @@ def s3() -> Any:
 
     return boto3.client("s3", config=Config(max_pool_connections=MAX_POOL_CONNECTIONS,
                                             retries={"mode": "adaptive", "max_attempts": 8}))
+
+
+@cache
+def stepfunctions() -> Any:
+    import boto3
+
+    return boto3.client("stepfunctions")

@@ -34,7 +34,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.info("planning", extra={"bucket": request.bucket, "key": request.key})
     out = plan_step(_clients.s3(), request,
                     default_max_concurrency=int(event.get("default_max_concurrency", 1000)),
-                    concurrency_cap=_concurrency_cap())
+                    concurrency_cap=_concurrency_cap(), execution=event.get("execution"),
+                    sfn=_clients.stepfunctions())
     logger.append_keys(scan_id=out.scan_id)
     if request.max_concurrency and out.max_concurrency < request.max_concurrency:
         logger.warning("max_concurrency capped", extra={

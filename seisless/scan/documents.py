@@ -45,6 +45,8 @@ class PlanOutput(Document):
     n_items: int = Field(ge=0)
     max_concurrency: int = Field(ge=1)
     already_scanned: bool = False
+    already_scanning: bool = Field(
+        default=False, description="another execution is scanning this object version")
 
 
 class RangeTask(Document):
@@ -66,6 +68,8 @@ class ScanKeys:
         self.plan = f"{self.prefix}plan.json"
         self.summary = f"{self.prefix}summary.json"
         self.parts_prefix = f"{self.prefix}parts/"
+        #: who scans this object version: written once, by the first execution's Plan
+        self.claim = f"{self.prefix}claim.json"
         self.gathers = f"{self.prefix}gathers.parquet"
 
     def part(self, index: int) -> str:

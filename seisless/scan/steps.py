@@ -35,9 +35,32 @@ def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
                           "object exists and the function may read it") from err
 
 
+def _claim(s3: Any, sfn: Any, bucket: str, keys: ScanKeys, execution: str) -> bool:
+    """Claim the scan of this object version for `execution` with a conditional write
+    (If-None-Match); False when another execution that is still running holds it.
+
+    Events are delivered at least once (one upload can start two executions): only the
+    claim's holder scans. A claim whose execution ended without a summary (it failed or
+    was stopped) is taken over, so a failed scan can be run again.
+    """
+    mine = {"execution": execution}
+    if storage.put_json(s3, bucket, keys.claim, mine, if_absent=True):
+        return True
+    holder = str((storage.find_json(s3, bucket, keys.claim) or {}).get("execution", ""))
+    if holder == execution:  # this execution's Plan, retried
+        return True
+    if holder and sfn is not None and \
+            sfn.describe_execution(executionArn=holder)["status"] == "RUNNING":
+        return False
+    storage.put_json(s3, bucket, keys.claim, mine)
+    return True
+
+
 def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int,
-              concurrency_cap: int | None = None) -> PlanOutput:
-    """Plan the scan of one object; a no-op when this object version was already scanned.
+              concurrency_cap: int | None = None, *, execution: str | None = None,
+              sfn: Any = None) -> PlanOutput:
+    """Plan the scan of one object; a no-op when this object version was already scanned,
+    or when another execution (`execution` names this one) is scanning it.
 
     The Map runs `request.max_concurrency` workers at once (else the default), never
     more than `concurrency_cap`: an input asking for 10,000 would otherwise take the
@@ -61,8 +84,10 @@ def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int,
     if concurrency_cap is not None:
         concurrency = min(concurrency, concurrency_cap)
     done = _head(s3, request.bucket, keys.summary) is not None
+    busy = not done and execution is not None and \
+        not _claim(s3, sfn, request.bucket, keys, execution)
     n_items = 0
-    if not done:
+    if not (done or busy):
         options = ScanOptions.from_dict(request.options)
         uri = f"s3://{request.bucket}/{request.key}"
         with open_source(uri, s3_client=s3) as source:
@@ -76,6 +101,7 @@ def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int,
         scan_id=keys.scan_id, bucket=request.bucket, key=request.key,
         manifest_key=keys.manifest, plan_key=keys.plan, output_prefix=keys.prefix,
         n_items=n_items, max_concurrency=concurrency, already_scanned=done,
+        already_scanning=busy,
     )
 
 

@@ -150,3 +150,39 @@ def test_port_in_use_is_a_clear_error(cloud: Any) -> None:
 
     with pytest.raises(PortInUseError, match=str(cloud.port)):
         LocalCloud(port=cloud.port).start()
+
+
+def test_a_multipart_upload_is_scanned_once(cloud: Any, tmp_path: Path) -> None:
+    """A file over 8 MiB copied in parts (as the aws CLI does), and one more delivery of
+    its event (EventBridge delivers at least once): one execution scans, the others end
+    without scanning (AlreadyScanning or AlreadyScanned)."""
+    from boto3.s3.transfer import TransferConfig
+
+    from seisless.synth import SurveySpec, write_survey
+
+    path = tmp_path / "multipart.sgy"
+    write_survey(path, SurveySpec(n_inlines=30, n_crosslines=80, n_samples=1000))
+    assert path.stat().st_size > 9 * 2**20
+    s3, sfn = cloud.client("s3"), cloud.client("stepfunctions")
+    parts = TransferConfig(multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20)
+    s3.upload_file(str(path), cloud.bucket, "incoming/multipart.sgy", Config=parts)
+
+    def mine() -> list[str]:
+        return [e["executionArn"] for e in _executions(cloud) if "multipart.sgy" in
+                sfn.describe_execution(executionArn=e["executionArn"])["input"]]
+
+    deadline = time.monotonic() + 30
+    while not mine() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (first, *others) = mine()
+    event = sfn.describe_execution(executionArn=first)["input"]
+    extra = sfn.start_execution(stateMachineArn=cloud.scan_state_machine_arn,
+                                name="multipart-again", input=event)["executionArn"]
+    outcomes = []
+    for arn in [first, *others, extra]:
+        desc = _wait(sfn, arn, timeout_s=120)
+        assert desc["status"] == "SUCCEEDED", desc
+        out = json.loads(desc["output"])
+        outcomes.append("scanned" if "parts" in out else
+                        "scanning" if out.get("already_scanning") else "done")
+    assert outcomes.count("scanned") == 1, outcomes

@@ -78,3 +78,25 @@ def test_plan_clamps_the_map_concurrency_to_the_cap(s3, segy_data: Path, asked: 
         update={"max_concurrency": asked})
     plan = plan_step(s3, request, default_max_concurrency=default, concurrency_cap=cap)
     assert plan.max_concurrency == used
+
+
+def test_a_second_execution_for_the_same_object_does_not_scan(s3, segy_data: Path) -> None:
+    """At-least-once events: the first execution's Plan claims the object version; a
+    second one ends AlreadyScanning while the first runs, and takes over once it ended
+    without a summary (so a failed scan can be run again)."""
+    sfn = boto3.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="holder", roleArn="arn:aws:iam::123456789012:role/sm",
+        definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait",
+                                                                 "Seconds": 60, "End": True}}}))
+    first = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+    second = sfn.start_execution(stateMachineArn=machine["stateMachineArn"])["executionArn"]
+    request = _upload(s3, segy_data / "small.sgy", "incoming/twice.sgy")
+    claimed = plan_step(s3, request, 10, execution=first, sfn=sfn)
+    assert not (claimed.already_scanning or claimed.already_scanned) and claimed.n_items
+    assert plan_step(s3, request, 10, execution=first, sfn=sfn) == claimed  # a retry
+    busy = plan_step(s3, request, 10, execution=second, sfn=sfn)
+    assert busy.already_scanning and busy.n_items == 0
+    sfn.stop_execution(executionArn=first)
+    taken = plan_step(s3, request, 10, execution=second, sfn=sfn)
+    assert not taken.already_scanning and taken.n_items == claimed.n_items
