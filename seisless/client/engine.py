@@ -36,6 +36,8 @@ LOCAL_ENDPOINT = "http://127.0.0.1:4566"
 #: The outputs a stack must have for a command to use it.
 REQUIRED_OUTPUTS = (OUTPUT_BUCKET, OUTPUT_SCAN_STATE_MACHINE, OUTPUT_IMAGING_STATE_MACHINE)
 ClientFactory = Callable[[str], Any]
+AWS_LOGS = ("CloudWatch Logs: the stack's Lambda log groups and its Batch job log group "
+            "(each failed shot's tombstone names its log stream)")
 #: What the local cloud answers to credentials it did not issue.
 REFUSED_CREDENTIALS = frozenset({"InvalidClientTokenId", "SignatureDoesNotMatch",
                                  "InvalidToken", "UnrecognizedClientException"})
@@ -50,11 +52,15 @@ class Target:
     bucket: str
     scan_state_machine_arn: str
     imaging_state_machine_arn: str
+    #: where the handlers' and jobs' output is, for a user whose run failed
+    logs: str = ""
 
     @classmethod
-    def from_outputs(cls, client: ClientFactory, outputs: dict[str, str]) -> Target:
+    def from_outputs(cls, client: ClientFactory, outputs: dict[str, str],
+                     logs: str = AWS_LOGS) -> Target:
         return cls(client("s3"), client("stepfunctions"), outputs[OUTPUT_BUCKET],
-                   outputs[OUTPUT_SCAN_STATE_MACHINE], outputs[OUTPUT_IMAGING_STATE_MACHINE])
+                   outputs[OUTPUT_SCAN_STATE_MACHINE], outputs[OUTPUT_IMAGING_STATE_MACHINE],
+                   logs)
 
 
 @contextlib.contextmanager
@@ -71,7 +77,7 @@ def open_target(engine: str, *, stack_name: str = STACK_NAME, endpoint: str | No
     if engine == "aws":
         yield _deployed(stack_name)
     elif cloud is not None:
-        yield Target.from_outputs(cloud.client, cloud.outputs)
+        yield Target.from_outputs(cloud.client, cloud.outputs, str(cloud.log_dir))
     else:
         with _local(endpoint or LOCAL_ENDPOINT) as target:
             yield target
@@ -94,15 +100,20 @@ def local_client(endpoint: str, service: str, **kwargs: Any) -> Any:
 
 @contextlib.contextmanager
 def _local(endpoint: str) -> Iterator[Target]:
+    from seisless.local.connection import read_connection
+
     outputs = _running_local_stack(endpoint)
     if outputs is not None:
-        yield Target.from_outputs(functools.partial(local_client, endpoint), outputs)
+        details = read_connection(endpoint) or {}
+        yield Target.from_outputs(functools.partial(local_client, endpoint), outputs,
+                                  str(details.get("log_dir", "the log folder `seisless up` "
+                                                              "printed")))
         return
     from seisless.local import LocalCloud
 
     log.info("no local cloud answers at %s: starting one for this command", endpoint)
     with LocalCloud(port=0) as started:
-        yield Target.from_outputs(started.client, started.outputs)
+        yield Target.from_outputs(started.client, started.outputs, str(started.log_dir))
 
 
 def _listening(endpoint: str) -> bool:

@@ -10,8 +10,9 @@ imaging run.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from seisless.errors import WorkflowFailedError, WorkflowTimeoutError
@@ -68,3 +69,15 @@ def _succeeded(desc: dict[str, Any], what: str) -> dict[str, Any]:
     error, cause = desc.get("error", desc["status"]), desc.get("cause", "")
     raise WorkflowFailedError(f"{what} ended {desc['status']}: {error}: {cause}",
                               error=error, cause=cause)
+
+
+@contextlib.contextmanager
+def logs_named(target: Any) -> Iterator[None]:
+    """A failed execution's error also says where its handlers' and jobs' output is."""
+    try:
+        yield
+    except WorkflowFailedError as err:
+        if not target.logs:
+            raise
+        raise WorkflowFailedError(f"{err} (logs: {target.logs})", error=err.error,
+                                  cause=err.cause) from None

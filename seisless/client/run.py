@@ -18,7 +18,7 @@ import numpy as np
 from botocore.exceptions import ClientError
 
 from seisless.client.engine import Target, open_target
-from seisless.client.follow import Progress, follow
+from seisless.client.follow import Progress, follow, logs_named
 from seisless.errors import ConfigError
 from seisless.inversion.documents import RunConfig
 from seisless.inversion.keys import IterationKeys, RunKeys
@@ -118,8 +118,9 @@ def run_imaging(input_path: str | Path, out_dir: str | Path, *, engine: str = "l
     with open_target(engine, stack_name=stack_name, endpoint=endpoint, cloud=cloud) as target:
         arn = _start(target, name, data)
         say(f"run {run.run_id}: execution {arn}")
-        follow(target.sfn, arn, RunProgress(target, run, say), what=f"run {run.run_id}",
-               timeout_s=timeout_s)
+        with logs_named(target):
+            follow(target.sfn, arn, RunProgress(target, run, say), what=f"run {run.run_id}",
+                   timeout_s=timeout_s)
         result = download(target.s3, target.bucket, run, Path(out_dir))
     for key, reason in result["tombstones"].items():
         say(f"missing shot {key}: {reason}")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from seisless.client.engine import Target, open_target
-from seisless.client.follow import POLL_S, Progress, follow
+from seisless.client.follow import POLL_S, Progress, follow, logs_named
 from seisless.errors import ConfigError, SourceError, WorkflowTimeoutError
 from seisless.names import INCOMING_PREFIX, STACK_NAME
 from seisless.scan.documents import ScanKeys, parse_scan_input, scan_id_for
@@ -77,8 +77,9 @@ def scan_via_workflow(source_path: str | Path, out_dir: str | Path, *, engine: s
         say(f"upload {source} -> s3://{target.bucket}/{key}")
         keys, arn = _upload(target, source, key)
         say(f"execution {arn}")
-        follow(target.sfn, arn, ScanProgress(target, keys, say), what=f"the scan of {source}",
-               timeout_s=timeout_s)
+        with logs_named(target):
+            follow(target.sfn, arn, ScanProgress(target, keys, say),
+                   what=f"the scan of {source}", timeout_s=timeout_s)
         out = Path(out_dir)
         summary = _download(target, keys, out)
         say(f"done in {time.monotonic() - started:.1f} s: outputs in {out} "

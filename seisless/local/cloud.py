@@ -20,6 +20,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 import urllib.request
 import warnings
 from collections.abc import Callable
@@ -91,7 +92,6 @@ class LocalCloud:
         self._images: dict[str, ImageEnvironment] = {}
         self._synth_dir: tempfile.TemporaryDirectory[str] | None = None
         self._log_dir = log_dir
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._server: Any = None
         self._patched = False
         self._executor: LambdaExecutor | None = None
@@ -122,6 +122,11 @@ class LocalCloud:
     @property
     def lambda_log(self) -> Path:
         return self._log_path
+
+    @property
+    def log_dir(self) -> Path:
+        """Handler output (`lambda.log`) and Batch job output (`batch/<job>-<attempt>.log`)."""
+        return self._log_path.parent
 
     def client(self, service: str, *, role_arn: str | None = None) -> Any:
         """A boto3 client for `service` pointed at this local cloud, signing as the
@@ -226,9 +231,9 @@ class LocalCloud:
                     for r in cfn.list_stack_resources(StackName=STACK_NAME)
                     ["StackResourceSummaries"]}
         moto_patches.complete_buckets(template, physical, self.client("s3"))
-        if self._log_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="seisless-local-")
-            self._log_dir = Path(self._tmp.name)
+        if self._log_dir is None:  # kept until the user deletes them: a failed job says why
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            self._log_dir = environments.CACHE_DIR.parent / "logs" / f"{stamp}-{self.port}"
         self._log_dir.mkdir(parents=True, exist_ok=True)
         self._log_path = self._log_dir / "lambda.log"
         self._executor = LambdaExecutor(workers=self._workers, log_path=self._log_path)
@@ -321,7 +326,6 @@ class LocalCloud:
         if self._patched:
             moto_patches.revert()
             self._patched = False
-        for tmp in (self._tmp, self._synth_dir):
-            if tmp is not None:
-                tmp.cleanup()
-        self._tmp = self._synth_dir = None
+        if self._synth_dir is not None:
+            self._synth_dir.cleanup()
+            self._synth_dir = None

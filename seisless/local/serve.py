@@ -19,7 +19,10 @@ def up(*, port: int = DEFAULT_PORT, workers: int | None = None,
        say: Callable[[str], None] = print) -> None:
     """Start the local cloud, print how to reach it, and serve until Ctrl-C (or SIGTERM)."""
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGINT too: a shell starts a background job (`seisless up &`) with SIGINT ignored,
+    # so Python would never raise KeyboardInterrupt and `kill -INT` would not stop it.
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         with LocalCloud(port=port, workers=workers, say=say) as cloud:
             keys = cloud.admin_credentials
@@ -27,13 +30,15 @@ def up(*, port: int = DEFAULT_PORT, workers: int | None = None,
                 "endpoint": cloud.endpoint, "region": REGION, **keys, "bucket": cloud.bucket,
                 "scan_state_machine_arn": cloud.scan_state_machine_arn,
                 "imaging_state_machine_arn": cloud.imaging_state_machine_arn,
-                "lambda_log": str(cloud.lambda_log)})
+                "log_dir": str(cloud.log_dir)})
             notes = "".join(f"  image note:    {note}\n" for note in cloud.image_warnings)
             say(f"seisless local cloud: {cloud.endpoint}\n"
                 f"  bucket:        {cloud.bucket}\n"
                 f"  scan:          {cloud.scan_state_machine_arn}\n"
                 f"  imaging:       {cloud.imaging_state_machine_arn}\n"
-                f"  lambda logs:   {cloud.lambda_log}\n"
+                f"  logs:          {cloud.log_dir} (Lambda and Batch output, kept)\n"
+                "  state:         in memory only: a restart starts empty (same bucket "
+                "name; upload again)\n"
                 f"  credentials:   {path} (seisless scan|run --engine local read it)\n"
                 "  for the aws CLI (any other credentials are refused):\n"
                 f"    export AWS_ACCESS_KEY_ID={keys['AWS_ACCESS_KEY_ID']} "
@@ -48,4 +53,5 @@ def up(*, port: int = DEFAULT_PORT, workers: int | None = None,
             say("stopping the local cloud")
             remove_connection(cloud.endpoint)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from seisless.errors import LocalCloudError
-from seisless.names import STACK_NAME
+from seisless.names import OUTPUT_BUCKET, STACK_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: How much of a failed synthesis's stderr an error shows (the traceback's end names it).
@@ -130,7 +130,24 @@ def for_moto(template: dict[str, Any]) -> dict[str, Any]:
         raise LocalCloudError(f"the template has parameters the local cloud cannot fill: "
                               f"{sorted(params)}")
     out.pop("Parameters", None)
+    _name_data_bucket(out)
     return out
+
+
+#: The local data bucket's name: the same at every start, so a user's commands and
+#: inputs keep working after `seisless up` restarts (its contents do not survive).
+LOCAL_BUCKET = "seisless-data-local"
+
+
+def _name_data_bucket(template: dict[str, Any]) -> None:
+    """Give the bucket behind the stack's bucket output a fixed name (on AWS,
+    CloudFormation names it; moto's generated names change at every start)."""
+    ref = template.get("Outputs", {}).get(OUTPUT_BUCKET, {}).get("Value", {})
+    logical_id = ref.get("Ref") if isinstance(ref, dict) else None
+    if logical_id in template.get("Resources", {}):
+        resource = dict(template["Resources"][logical_id])
+        resource["Properties"] = {**resource.get("Properties", {}), "BucketName": LOCAL_BUCKET}
+        template["Resources"] = {**template["Resources"], logical_id: resource}
 
 
 def function_specs(template: dict[str, Any]) -> dict[str, FunctionSpec]:

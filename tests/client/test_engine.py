@@ -66,6 +66,7 @@ class FakeCloud:
 
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs, self.running = kwargs, False
+        self.log_dir = "/tmp/fake-cloud-logs"
         self.outputs = {OUTPUT_BUCKET: "local-bucket", OUTPUT_SCAN_STATE_MACHINE: SCAN_ARN,
                         OUTPUT_IMAGING_STATE_MACHINE: IMAGING_ARN}
         FakeCloud.instances.append(self)
