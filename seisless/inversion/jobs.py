@@ -216,8 +216,17 @@ def _fwi_step(data: _Iterations, history: History, check: update.StepCheck,
     vp, grad = data.velocity(check.base), data.gradient(check.base)
     if grad.shape != vp.shape:
         raise ConfigError(f"the gradient {grad.shape} and the model {vp.shape} differ")
-    mask = (storage.get_array(data.s3, data.env.bucket, config.fwi.mask_key,
-                              what="the FWI mask") if config.fwi.mask_key else None)
+    acq, spec = config.acquisition, config.model
+    mask = update.acquisition_mask(vp.shape, spec.spacing[-1],
+                                   spec.origin[-1] if spec.origin else 0.0,
+                                   min(acq.source_depth, acq.receiver_depth))
+    if config.fwi.mask_key:
+        user = storage.get_array(data.s3, data.env.bucket, config.fwi.mask_key,
+                                 what="the FWI mask")
+        if user.shape != vp.shape:
+            raise ConfigError(f"fwi.mask_key's array is {user.shape} but the model is "
+                              f"{vp.shape}")
+        mask = mask * user
     if not check.accepted:
         model, step = update.fwi_retry(vp, grad, history.step, bounds, mask)
     else:

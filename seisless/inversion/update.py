@@ -14,8 +14,8 @@ be re-run from its inputs and gives the same bytes.
 - FWI: projected gradient descent on squared slowness with Barzilai-Borwein steps; the
   first step (and any step whose BB curvature is not positive) is scaled so the largest
   velocity change is `max_dv`; every step is capped at that change; velocities are
-  clipped to [vmin, vmax]; an optional mask (0 in the water layer) freezes cells. A
-  rejected step is halved.
+  clipped to [vmin, vmax]; the cells holding the sources or receivers and an optional
+  mask (0 in the water layer) are frozen. A rejected step is halved.
 - LS-RTM: phi(x) = 0.5 ||J x - d||^2 is quadratic in the image x, so the objective at a
   step d from the base gives its curvature exactly: ||J d||^2 = 2 (phi(x + d) - phi(x) -
   <g, d>). The first step length is t = ||r||^2 / ||g||^2 (Witte et al.), which is never
@@ -111,6 +111,20 @@ def _scaled_step(vp: np.ndarray, direction: np.ndarray, max_dv: float) -> float:
     if dv_per_step == 0:
         return 0.0
     return float(max_dv / dv_per_step)
+
+
+def acquisition_mask(shape: tuple[int, ...], depth_spacing: float, depth_origin: float,
+                     depth: float) -> np.ndarray:
+    """1 below the acquisition, 0 in the cells at or above `depth` (the shallower of the
+    source and receiver depths, m) and in the cells the interpolation of a point there
+    touches. The gradient is singular where the wavefields are injected and recorded:
+    left there, that footprint takes the largest update and the step (scaled to
+    `max_dv` at its largest cell) both spoils the direct arrival and barely moves the
+    rest of the model."""
+    rows = depth_origin + depth_spacing * np.arange(shape[-1])
+    mask = np.ones(shape, np.float32)
+    mask[..., rows < depth + depth_spacing] = 0.0
+    return mask
 
 
 def _masked(grad: np.ndarray, mask: np.ndarray | None) -> np.ndarray:

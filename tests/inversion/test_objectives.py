@@ -48,7 +48,7 @@ def test_fwi_objective_falls_with_default_settings(cloud: Cloud) -> None:
     kept = _kept(history.objective, history.accepted)
     assert len(history.objective) == ITERATIONS and history.accepted[0]
     assert all(b <= a for a, b in itertools.pairwise(kept)) and len(kept) >= 2
-    assert kept[-1] < kept[0]
+    assert kept[-1] < 0.7 * kept[0]
     for k in range(1, ITERATIONS):  # rejected exactly when above the last kept objective
         last_kept = _kept(history.objective[:k], history.accepted[:k])[-1]
         assert history.accepted[k] == (history.objective[k] <= last_kept)

@@ -9,6 +9,7 @@ from seisless.errors import ImagingError
 from seisless.inversion.update import (
     MAX_RETRIES,
     FwiBounds,
+    acquisition_mask,
     bregman_update,
     check_step,
     fwi_retry,
@@ -115,3 +116,11 @@ def test_lsrtm_steps_follow_the_quadratic() -> None:
     assert phi(x2) < phi(x0)
     assert lsrtm_next_step(phi(x2), g2, (x2 - x0, float(np.sum((jac @ (x2 - x0)) ** 2)))) \
         == pytest.approx(exact, rel=1e-4)  # the last step's exact length, lagged
+
+
+def test_the_cells_holding_sources_and_receivers_are_frozen() -> None:
+    """Sources and receivers 10 m deep on a 10 m grid sit on row 1: rows 0-1 freeze;
+    15 m deep, the interpolation also touches row 2."""
+    assert np.array_equal(acquisition_mask((3, 5), 10.0, 0.0, 10.0)[0], [0, 0, 1, 1, 1])
+    assert np.array_equal(acquisition_mask((3, 5), 10.0, 0.0, 15.0)[0], [0, 0, 0, 1, 1])
+    assert np.array_equal(acquisition_mask((2, 2, 3), 10.0, -10.0, 0.0)[1, 1], [0, 0, 1])
