@@ -24,6 +24,8 @@ from seisless.errors import ConfigError, SeislessError
 from seisless.names import STACK_NAME
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from seisless.scan import ScanOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -214,8 +216,23 @@ def synth(
     crosslines: Annotated[int, typer.Option(min=1)] = 80,
     samples: Annotated[int, typer.Option(min=1, max=65535)] = 500,
     sample_format: Annotated[int, typer.Option("--format", help="1 (IBM) or 5 (IEEE)")] = 1,
+    shots: Annotated[int | None, typer.Option(
+        min=1, max=10_000, help="write a 2-D line of this many shot gathers modelled with "
+        "Devito instead of a post-stack survey")] = None,
+    model: Annotated[Path | None, typer.Option(
+        help="with --shots: the true vp (.npy, km/s, (nx, nz)); default: the demo's earth, "
+             "written beside OUT as <OUT>.vp.npy")] = None,
+    spacing: Annotated[float, typer.Option(min=0.1, help="with --shots: cell size, m")] = 10.0,
+    f0: Annotated[float, typer.Option(min=0.001, max=1.0, help="with --shots: source peak "
+                                      "frequency, kHz")] = 0.010,
+    t1: Annotated[float, typer.Option(min=10.0, help="with --shots: record length, ms")
+                  ] = 1000.0,
 ) -> None:
-    """Write a synthetic post-stack survey (reflectors, a bright spot, dead traces)."""
+    """Write a synthetic survey: post-stack (reflectors, a bright spot, dead traces), or
+    with --shots a shot-gather line to image."""
+    if shots is not None:
+        _synth_shots(out, shots, model, spacing=spacing, f0=f0, t1=t1)
+        return
     from seisless.synth import SurveySpec, write_survey
 
     if sample_format not in (1, 5):
@@ -224,6 +241,83 @@ def synth(
     write_survey(out, SurveySpec(n_inlines=inlines, n_crosslines=crosslines,
                                  n_samples=samples, sample_format=sample_format))
     console.print(f"wrote {out}")
+
+
+def _synth_shots(out: Path, shots: int, model: Path | None, **line: float) -> None:
+    """Model a line of shot gathers and say which run input sections describe it."""
+    import json
+
+    import numpy as np
+
+    from seisless.imaging import survey
+
+    if model is None:
+        vp = survey.true_velocity(survey.LineSpec(spacing=line["spacing"]))
+        model = out.with_suffix(".vp.npy")
+        np.save(model, vp)
+    else:
+        vp = _load_model(model)
+    spec = survey.line_over(vp, n_shots=shots, **line)
+    survey.synthesize(out, spec, vp)
+    sections = survey.run_sections(spec, "models/<your starting model>.npy")
+    console.print(f"wrote {out}: {shots} shots over {model} ({spec.nx} x {spec.nz} cells of "
+                  f"{spec.spacing:g} m); run input sections:")
+    print(json.dumps(sections, indent=2))
+
+
+def _load_model(path: Path) -> np.ndarray:
+    """A velocity model from a .npy file (never a pickle)."""
+    import numpy as np
+
+    from seisless.errors import SourceError
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise SourceError(f"cannot read {path} as a .npy array: {err}") from None
+
+
+model_app = typer.Typer(no_args_is_help=True,
+                        help="Make a starting model or a water mask from a velocity model.")
+app.add_typer(model_app, name="model")
+ModelIn = Annotated[Path, typer.Argument(help="vp in km/s, a .npy of (nx, nz) or (nx, ny, nz)")]
+ModelOut = Annotated[Path, typer.Option("--out", "-o", help=".npy to write (float32)")]
+WaterVelocity = Annotated[float, typer.Option(
+    min=0.1, help="km/s; each column's water is its top cells up to the first faster one")]
+
+
+@model_app.command("smooth")
+def model_smooth(
+    source: ModelIn,
+    out: ModelOut,
+    sigma: Annotated[float, typer.Option(min=0.0, help="Gaussian smoothing length, m "
+                                         "(well beyond a wavelength: vp / f0)")],
+    spacing: Annotated[float, typer.Option(min=0.0, help="the model's cell size, m")],
+    keep_water: Annotated[bool, typer.Option(help="keep the water's velocity")] = True,
+    water_velocity: WaterVelocity = 1.5,
+) -> None:
+    """Write a smooth FWI starting model (or LS-RTM background) blurred from SOURCE."""
+    import numpy as np
+
+    from seisless.models import starting_model
+
+    start = starting_model(_load_model(source), sigma, spacing, keep_water=keep_water,
+                           water_velocity=water_velocity)
+    np.save(out, start)
+    console.print(f"wrote {out}: vp {start.min():.3g}..{start.max():.3g} km/s")
+
+
+@model_app.command("mask")
+def model_mask(source: ModelIn, out: ModelOut, water_velocity: WaterVelocity = 1.5) -> None:
+    """Write fwi.mask_key's array for SOURCE: 0 in the water (frozen), 1 below it."""
+    import numpy as np
+
+    from seisless.models import water_mask
+
+    mask = water_mask(_load_model(source), water_velocity)
+    np.save(out, mask)
+    console.print(f"wrote {out}: {int(mask.size - mask.sum())} water cells frozen of "
+                  f"{mask.size}")
 
 
 def main() -> None:

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from seisless.errors import ImagingError
 from seisless.imaging.geometry import Shot
 from seisless.imaging.model import Model
 from seisless.imaging.solver import forward
+from seisless.models import smooth
 from seisless.segy.write import SegyWriter
 
 #: SEG-Y coordinate scalar: -100 stores centimetres, so positions survive as integers.
@@ -84,23 +87,10 @@ def true_velocity(spec: LineSpec) -> np.ndarray:
     return vp.astype(np.float32)
 
 
-def _smooth(field: np.ndarray, sigma_cells: float) -> np.ndarray:
-    """Separable Gaussian blur with edge padding (numpy only: scipy is not a dependency)."""
-    half = int(np.ceil(3 * sigma_cells))
-    taps = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma_cells) ** 2)
-    taps /= taps.sum()
-    out = np.asarray(field, dtype=np.float64)
-    for axis in range(out.ndim):
-        padded = np.pad(out, [(half, half) if a == axis else (0, 0) for a in range(out.ndim)],
-                        mode="edge")
-        out = np.apply_along_axis(np.convolve, axis, padded, taps, mode="valid")
-    return out
-
-
 def starting_velocity(spec: LineSpec, true_vp: np.ndarray) -> np.ndarray:
     """The true model blurred well beyond a wavelength, water kept: what velocity
     analysis or tomography would hand to FWI."""
-    vp = _smooth(true_vp, spec.smoothing_cells)
+    vp = smooth(true_vp, spec.smoothing_cells)
     vp[:, :spec.water_cells] = 1.5
     return vp.astype(np.float32)
 
@@ -155,3 +145,37 @@ def write_segy(path: str | os.PathLike[str], spec: LineSpec, modelled: list[Shot
                 "ReceiverGroupElevation": np.full(n, -round(spec.receiver_depth * scale)),
                 "CoordinateUnits": np.ones(n, np.int64),
             })
+
+
+def line_over(vp: np.ndarray, spacing: float, **changes: Any) -> LineSpec:
+    """The line's geometry over a given (nx, nz) model of `spacing` m cells (`changes`:
+    other `LineSpec` fields, e.g. n_shots, f0, t1)."""
+    if np.ndim(vp) != 2:
+        raise ImagingError(f"shots are modelled on a 2-D (nx, nz) model, got shape "
+                           f"{np.shape(vp)}")
+    nx, nz = np.shape(vp)
+    if nx < 3 or nz < 3:
+        raise ImagingError(f"the model needs at least 3 x 3 cells, got {nx} x {nz}")
+    spec = LineSpec(nx=nx, nz=nz, spacing=spacing, **changes)
+    if spec.n_shots < 1 or spec.receiver_step < 1:
+        raise ImagingError(f"need at least one shot and a receiver step of at least one "
+                           f"cell, got {spec.n_shots} shots, step {spec.receiver_step}")
+    if max(spec.source_depth, spec.receiver_depth) > spacing * (nz - 1):
+        raise ImagingError("the source and receiver depths must lie inside the model "
+                           f"({spacing * (nz - 1):g} m deep)")
+    return spec
+
+
+def run_sections(spec: LineSpec, model_key: str) -> dict[str, dict[str, object]]:
+    """The `model` and `acquisition` sections of an imaging run over this line: the
+    model grid starts at model x = 0, which is easting `origin_x` in the SEG-Y."""
+    return {"model": {"key": model_key, "spacing": [spec.spacing, spec.spacing],
+                      "nbl": spec.nbl, "space_order": spec.space_order},
+            "acquisition": {"f0": spec.f0, "source_depth": spec.source_depth,
+                            "receiver_depth": spec.receiver_depth,
+                            "origin_x": spec.easting}}
+
+
+def synthesize(path: str | os.PathLike[str], spec: LineSpec, vp: np.ndarray) -> None:
+    """Model every shot of the line on `vp` and write them as a shot-gather SEG-Y."""
+    write_segy(path, spec, model_shots(spec, vp))

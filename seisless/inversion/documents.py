@@ -197,14 +197,44 @@ class ShotList(Document):
 
 
 class History(Document):
-    """runs/<id>/iter-<k>/history.json: what the updates so far have seen and chosen."""
+    """runs/<id>/iter-<k>/history.json: what the updates so far have seen and chosen.
+
+    `objective[i]` is the objective of iterate i as its gradient jobs measured it;
+    `accepted[i]` says whether the update that read it kept it. A rejected iterate (its
+    objective above the last accepted one's) was replaced by a shorter step from the
+    last accepted iterate, so the accepted objectives never rise.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False,
                               populate_by_name=True)
     objective: tuple[float, ...] = ()
-    step: float | None = Field(default=None, description="FWI: the last step length")
+    accepted: tuple[bool, ...] = Field(
+        default=(), description="per objective: kept (true) or rejected and retried")
+    step: float | None = Field(default=None, description="the last step length taken")
     lam: float | None = Field(default=None, alias="lambda",
-                              description="LS-RTM: the Bregman threshold, fixed at k = 0")
+                              description="LS-RTM: the Bregman threshold, set by the first "
+                                          "step from the start")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accepted_per_objective(cls, data: Any) -> Any:
+        """Histories written before steps were checked kept every iterate."""
+        if isinstance(data, dict) and "accepted" not in data and data.get("objective"):
+            return {**data, "accepted": [True] * len(data["objective"])}
+        return data
+
+    @model_validator(mode="after")
+    def _one_verdict_each(self) -> History:
+        if len(self.accepted) != len(self.objective):
+            raise ValueError(f"{len(self.objective)} objectives but {len(self.accepted)} "
+                             "accepted flags")
+        return self
+
+    @property
+    def last_accepted(self) -> int | None:
+        """The iterate the next step starts from (None before the first)."""
+        kept = [i for i, ok in enumerate(self.accepted) if ok]
+        return kept[-1] if kept else None
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

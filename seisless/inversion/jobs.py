@@ -167,38 +167,108 @@ def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
     return leaves[0] if len(leaves) == 1 else {"leaves": leaves}
 
 
-def _fwi_step(s3: Any, env: JobEnv, config: RunConfig, grad: np.ndarray
-              ) -> tuple[dict[str, np.ndarray], float]:
+class _Iterations:
+    """What the update job reads of any iteration j of the run: its summed gradient,
+    objective and shots (from its reduction root), and its model, image or Bregman
+    variable; each read at most once."""
+
+    def __init__(self, s3: Any, env: JobEnv, config: RunConfig) -> None:
+        self.s3, self.env, self.config = s3, env, config
+        self._roots: dict[int, tuple[np.ndarray, Sidecar, ShotList]] = {}
+
+    def _root(self, j: int) -> tuple[np.ndarray, Sidecar, ShotList]:
+        if j not in self._roots:
+            shots = load_shots(self.s3, self.env, j)
+            layout = tree_of(self.config, self.env.run_id, j, shots)
+            grad = storage.get_array(self.s3, self.env.bucket, layout.array_key(layout.root),
+                                     what="the reduced gradient")
+            sidecar = storage.get_document(self.s3, self.env.bucket,
+                                           layout.sidecar_key(layout.root), Sidecar,
+                                           "the reduced gradient's sidecar")
+            self._roots[j] = grad, sidecar, shots
+        return self._roots[j]
+
+    def gradient(self, j: int) -> np.ndarray:
+        return self._root(j)[0]
+
+    def objective(self, j: int) -> float:
+        return self._root(j)[1].objective
+
+    def summed_shots(self, j: int) -> frozenset[int]:
+        """The field records whose misfit the objective of iteration j adds up."""
+        _, sidecar, shots = self._root(j)
+        return frozenset(shots.shots[i] for i in sidecar.members
+                         if i not in sidecar.tombstones)
+
+    def velocity(self, j: int) -> np.ndarray:
+        return current_velocity(self.s3, self.env, self.config, j)
+
+    def lsrtm_state(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """(image, Bregman z) of iteration j: zeros at the start; z is the image for
+        plain gradient steps."""
+        if j == 0:
+            zero = np.zeros(self.gradient(0).shape, np.float32)
+            return zero, zero
+        keys = RunKeys(self.env.run_id).iteration(j)
+        image = storage.get_array(self.s3, self.env.bucket, keys.image)
+        if self.config.lsrtm.method != "bregman":
+            return image, image
+        return image, storage.get_array(self.s3, self.env.bucket, keys.bregman_z)
+
+
+def _fwi_step(data: _Iterations, history: History, check: update.StepCheck,
+              previous: int | None) -> tuple[dict[str, np.ndarray], float]:
+    """FWI: a BB step from the accepted iterate (previous = the accepted one before it),
+    or half the rejected step from the base."""
+    config = data.config
     if config.fwi is None:
         raise ConfigError("an FWI run needs an 'fwi' section (vmin, vmax, max_dv)")
-    k = env.iteration
     bounds = update.FwiBounds(config.fwi.vmin, config.fwi.vmax, config.fwi.max_dv)
-    vp = current_velocity(s3, env, config, k)
+    vp, grad = data.velocity(check.base), data.gradient(check.base)
     if grad.shape != vp.shape:
         raise ConfigError(f"the gradient {grad.shape} and the model {vp.shape} differ")
-    mask = (storage.get_array(s3, env.bucket, config.fwi.mask_key, what="the FWI mask")
-            if config.fwi.mask_key else None)
-    previous = None
-    if k > 0:
-        before = tree_of(config, env.run_id, k - 1, load_shots(s3, env, k - 1))
-        previous = (current_velocity(s3, env, config, k - 1),
-                    storage.get_array(s3, env.bucket, before.array_key(before.root)))
-    model, step = update.fwi_update(vp, grad, bounds, previous, mask)
+    acq, spec = config.acquisition, config.model
+    mask = update.acquisition_mask(vp.shape, spec.spacing[-1],
+                                   spec.origin[-1] if spec.origin else 0.0,
+                                   min(acq.source_depth, acq.receiver_depth))
+    if config.fwi.mask_key:
+        user = storage.get_array(data.s3, data.env.bucket, config.fwi.mask_key,
+                                 what="the FWI mask")
+        if user.shape != vp.shape:
+            raise ConfigError(f"fwi.mask_key's array is {user.shape} but the model is "
+                              f"{vp.shape}")
+        mask = mask * user
+    if not check.accepted:
+        model, step = update.fwi_retry(vp, grad, history.step, bounds, mask)
+    else:
+        before = None if previous is None else (data.velocity(previous),
+                                                data.gradient(previous))
+        model, step = update.fwi_update(vp, grad, bounds, before, mask)
     return {"model": model}, step
 
 
-def _lsrtm_step(s3: Any, env: JobEnv, config: RunConfig, grad: np.ndarray,
-                objective: float, history: History) -> tuple[dict[str, np.ndarray], float | None]:
-    here = RunKeys(env.run_id).iteration(env.iteration)
-    first = env.iteration == 0
-    image = np.zeros(grad.shape, np.float32) if first else storage.get_array(
-        s3, env.bucket, here.image)
-    if config.lsrtm.method != "bregman":
-        return {"image": update.lsrtm_gradient_update(image, grad, objective)}, history.lam
-    z = image if first else storage.get_array(s3, env.bucket, here.bregman_z)
-    z, image, lam = update.bregman_update(z, grad, objective, history.lam,
-                                          config.lsrtm.lam_fraction)
-    return {"z": z, "image": image}, lam
+def _lsrtm_step(data: _Iterations, history: History, check: update.StepCheck,
+                previous: int | None) -> tuple[dict[str, np.ndarray], float, float | None]:
+    """LS-RTM: from the accepted iterate, the exact step of the last step's curvature;
+    after a rejection, the quadratic's minimiser along the rejected step, from the base.
+    The last step (previous -> k) and the objectives at its ends give its curvature."""
+    k, base = len(history.objective) - 1, check.base
+    grad = data.gradient(base)
+    measured = None
+    if previous is not None:
+        dx = data.lsrtm_state(k)[0] - data.lsrtm_state(previous)[0]
+        measured = dx, update.quadratic_curvature(
+            data.objective(previous), data.gradient(previous), dx, data.objective(k))
+    if check.accepted:
+        step = update.lsrtm_next_step(data.objective(base), grad, measured)
+    else:  # rejected: previous is the base, history.step the step that was taken from it
+        step = update.lsrtm_retry_step(history.step, grad, *measured)
+    image, z = data.lsrtm_state(base)
+    if data.config.lsrtm.method != "bregman":
+        return {"image": update.lsrtm_gradient_update(image, grad, step)}, step, None
+    lam = None if base == 0 else history.lam  # set by the first step from the start
+    z, image, lam = update.bregman_update(z, grad, step, lam, data.config.lsrtm.lam_fraction)
+    return {"z": z, "image": image}, step, lam
 
 
 def _write_update(s3: Any, env: JobEnv, config: RunConfig, outputs: dict[str, np.ndarray],
@@ -220,28 +290,35 @@ def _write_update(s3: Any, env: JobEnv, config: RunConfig, outputs: dict[str, np
 
 def run_update_job(s3: Any, env: JobEnv) -> dict[str, Any]:
     """model_k + root gradient of iteration k -> model_{k+1} (FWI) or image_{k+1}
-    (LS-RTM), with the objective history and a picture."""
+    (LS-RTM), with the objective history (and which iterates were rejected) and a
+    picture. A rejected iterate (its objective above the last accepted one's, on the
+    same shots) is replaced by a shorter step from the last accepted one."""
     config = load_config(s3, env)
     if config.objective == "rtm":
         raise ConfigError("an RTM run has no update step (it is one iteration)")
     k = env.iteration
-    here = RunKeys(env.run_id).iteration(k)
-    layout = tree_of(config, env.run_id, k, load_shots(s3, env, k))
-    grad = storage.get_array(s3, env.bucket, layout.array_key(layout.root),
-                             what="the reduced gradient")
-    objective = storage.get_document(s3, env.bucket, layout.sidecar_key(layout.root),
-                                     Sidecar, "the reduced gradient's sidecar").objective
-    history = (storage.get_document(s3, env.bucket, here.history, History, "the history")
-               if k > 0 else History())
-    history = history.model_copy(update={"objective": (*history.objective, objective)})
+    data = _Iterations(s3, env, config)
+    history = (storage.get_document(s3, env.bucket, RunKeys(env.run_id).iteration(k).history,
+                                    History, "the history") if k > 0 else History())
+    objective = (*history.objective, data.objective(k))
+    previous = history.last_accepted
+    # A step is checked when its objective adds up the same shots as the base's and
+    # the step taken is known (histories written before steps were recorded lack it).
+    checkable = previous is None or (history.step is not None and
+                                     data.summed_shots(k) == data.summed_shots(previous))
+    check = update.check_step(objective, history.accepted, comparable=checkable,
+                              what=f"run {env.run_id}")
+    history = history.model_copy(update={"objective": objective,
+                                         "accepted": (*history.accepted, check.accepted)})
     if config.objective == "fwi":
-        outputs, step = _fwi_step(s3, env, config, grad)
+        outputs, step = _fwi_step(data, history, check, previous)
         history = history.model_copy(update={"step": step})
     else:
-        outputs, lam = _lsrtm_step(s3, env, config, grad, objective, history)
-        history = history.model_copy(update={"lam": lam})
+        outputs, step, lam = _lsrtm_step(data, history, check, previous)
+        history = history.model_copy(update={"step": step, "lam": lam})
     _write_update(s3, env, config, outputs, history)
-    return {"iteration": k + 1, "objective": list(history.objective)}
+    return {"iteration": k + 1, "objective": list(history.objective),
+            "accepted": list(history.accepted)}
 
 
 def run_entrypoint(job: Callable[[JobEnv], dict[str, Any]]) -> int:

@@ -1,26 +1,49 @@
-"""Model updates from a summed gradient: FWI and LS-RTM.
+"""Model updates from a summed gradient: FWI and LS-RTM, and the check of every step.
 
 Every rule is a pure function of arrays the run keeps in its bucket (the model and
-gradient of this and the previous iteration, the Bregman variable), so any iteration can
+gradient of this and the previous iterations, the Bregman variable), so any iteration can
 be re-run from its inputs and gives the same bytes.
 
+- Step check: each iteration's objective is that of the iterate the previous update
+  produced. If it is above the objective of the last accepted iterate (the *base*), that
+  step is rejected: the next iterate is the base stepped again with a shorter step, and
+  the rejected iterate's gradient is never used. After `MAX_RETRIES` shortened steps in
+  a row the run stops with an `ImagingError` saying what to change. Objectives from
+  different shot sets (random subsets, tombstoned shots) are not comparable and are not
+  checked.
 - FWI: projected gradient descent on squared slowness with Barzilai-Borwein steps; the
   first step (and any step whose BB curvature is not positive) is scaled so the largest
   velocity change is `max_dv`; every step is capped at that change; velocities are
-  clipped to [vmin, vmax]; an optional mask (0 in the water layer) freezes cells.
-- LS-RTM: the linearized Bregman method (Witte et al.): z <- z - t g,
-  x <- soft(z, lambda), t = ||r||^2 / ||g||^2, lambda fixed at the first iteration as a
-  fraction of max|z|. The sparsifying transform is the identity: no curvelet library is
-  among the project's dependencies. A plain gradient step with the same t is also given.
+  clipped to [vmin, vmax]; the cells holding the sources or receivers and an optional
+  mask (0 in the water layer) are frozen. A rejected step is halved.
+- LS-RTM: phi(x) = 0.5 ||J x - d||^2 is quadratic in the image x, so the objective at a
+  step d from the base gives its curvature exactly: ||J d||^2 = 2 (phi(x + d) - phi(x) -
+  <g, d>). The first step length is t = ||r||^2 / ||g||^2 (Witte et al.), which is never
+  below the exact line-search step ||g||^2 / ||J g||^2 (Cauchy-Schwarz) and raises the
+  objective once it is more than twice it; later steps use the exact step of the last
+  step's curvature, t = ||d||^2 / ||J d||^2, and a rejected step is shortened to the
+  exact minimiser along it. Methods: the linearized Bregman method (z <- z - t g,
+  x <- soft(z, lambda), lambda fixed by the first step as a fraction of max|z|; the
+  sparsifying transform is the identity: no curvelet library is among the project's
+  dependencies), or plain gradient steps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from seisless.errors import ImagingError
+
+#: Shortened steps in a row before a run stops (FWI: the step is then 1/32 of the one
+#: that first failed).
+MAX_RETRIES = 5
+#: The shortest LS-RTM retry, as a fraction of the rejected step: the minimiser along
+#: the step is exact for gradient steps and an estimate under the Bregman threshold, and
+#: rounding must not turn it into no step at all.
+MIN_RETRY_FRACTION = 0.01
 
 
 @dataclass(frozen=True)
@@ -36,6 +59,51 @@ class FwiBounds:
             raise ImagingError(f"need 0 < vmin < vmax and max_dv > 0, got {self}")
 
 
+@dataclass(frozen=True)
+class StepCheck:
+    """The verdict on the newest iterate: accepted or not, and where the next step
+    starts (the newest iterate if accepted, else the last accepted one)."""
+
+    accepted: bool
+    base: int
+    retries: int
+
+
+def check_step(objective: Sequence[float], accepted: Sequence[bool], *,
+               comparable: bool = True, what: str = "the run") -> StepCheck:
+    """Judge iterate k = len(objective) - 1 against the last accepted one.
+
+    Parameters
+    ----------
+    objective : sequence of float
+        The objective of every iterate so far, the newest last.
+    accepted : sequence of bool
+        The verdicts on all but the newest.
+    comparable : bool
+        False when the newest objective was measured on other shots than the base's;
+        it is then accepted unchecked.
+    what : str
+        Names the run in the error.
+    """
+    k = len(objective) - 1
+    if len(accepted) != k or k < 0:
+        raise ImagingError(f"{what}: {len(objective)} objectives but {len(accepted)} "
+                           "verdicts; the history is inconsistent")
+    earlier = [i for i in range(k) if accepted[i]]
+    if not earlier or not comparable or objective[k] <= objective[earlier[-1]]:
+        return StepCheck(True, k, 0)
+    base = earlier[-1]
+    retries = k - base
+    if retries > MAX_RETRIES:
+        raise ImagingError(
+            f"{what}: the objective rose after {MAX_RETRIES} shortened steps from iteration "
+            f"{base} (objective {objective[base]:.6g}, now {objective[k]:.6g}); the "
+            "gradient does not point downhill: check the starting model and the data's "
+            "geometry (origin_x, depths), mask the water (fwi.mask_key), lower "
+            "acquisition.f0 or fwi.max_dv")
+    return StepCheck(False, base, retries)
+
+
 def _scaled_step(vp: np.ndarray, direction: np.ndarray, max_dv: float) -> float:
     """Step length along -direction (in m) whose largest velocity change is max_dv
     (to first order, dvp = -vp^3/2 dm)."""
@@ -43,6 +111,30 @@ def _scaled_step(vp: np.ndarray, direction: np.ndarray, max_dv: float) -> float:
     if dv_per_step == 0:
         return 0.0
     return float(max_dv / dv_per_step)
+
+
+def acquisition_mask(shape: tuple[int, ...], depth_spacing: float, depth_origin: float,
+                     depth: float) -> np.ndarray:
+    """1 below the acquisition, 0 in the cells at or above `depth` (the shallower of the
+    source and receiver depths, m) and in the cells the interpolation of a point there
+    touches. The gradient is singular where the wavefields are injected and recorded:
+    left there, that footprint takes the largest update and the step (scaled to
+    `max_dv` at its largest cell) both spoils the direct arrival and barely moves the
+    rest of the model."""
+    rows = depth_origin + depth_spacing * np.arange(shape[-1])
+    mask = np.ones(shape, np.float32)
+    mask[..., rows < depth + depth_spacing] = 0.0
+    return mask
+
+
+def _masked(grad: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    return grad if mask is None else grad * mask
+
+
+def _fwi_move(vp: np.ndarray, g: np.ndarray, step: float, bounds: FwiBounds) -> np.ndarray:
+    m_new = np.clip(1.0 / vp.astype(np.float64) ** 2 - step * g,
+                    1.0 / bounds.vmax**2, 1.0 / bounds.vmin**2)
+    return (1.0 / np.sqrt(m_new)).astype(np.float32)
 
 
 def fwi_update(vp: np.ndarray, grad: np.ndarray, bounds: FwiBounds,
@@ -59,7 +151,7 @@ def fwi_update(vp: np.ndarray, grad: np.ndarray, bounds: FwiBounds,
     bounds : FwiBounds
         Velocity bounds and step cap.
     previous : (vp, grad), optional
-        The previous iteration's velocity and gradient (for the BB step).
+        The previous accepted iterate's velocity and gradient (for the BB step).
     mask : ndarray, optional
         Multiplies the gradient (0 freezes a cell, e.g. water).
 
@@ -72,32 +164,68 @@ def fwi_update(vp: np.ndarray, grad: np.ndarray, bounds: FwiBounds,
     if grad.shape != vp.shape or (mask is not None and mask.shape != vp.shape):
         raise ImagingError(f"gradient {grad.shape} / mask shapes do not match the model "
                            f"{vp.shape}")
-    g = grad if mask is None else grad * mask
-    m = 1.0 / vp.astype(np.float64) ** 2
-    cap = _scaled_step(vp, g, bounds.max_dv)
-    step = cap
+    g = _masked(grad, mask)
+    step = cap = _scaled_step(vp, g, bounds.max_dv)
     if previous is not None:
-        s = (m - 1.0 / previous[0].astype(np.float64) ** 2).ravel()
-        y = (g - (previous[1] if mask is None else previous[1] * mask)).ravel()
-        curvature = float(s @ y)
+        s = (1.0 / vp.astype(np.float64) ** 2 - 1.0 / previous[0].astype(np.float64) ** 2)
+        y = g - _masked(previous[1], mask)
+        curvature = float(s.ravel() @ y.ravel())
         if curvature > 0:
-            step = min(float(s @ s) / curvature, cap)
-    m_new = np.clip(m - step * g, 1.0 / bounds.vmax**2, 1.0 / bounds.vmin**2)
-    return (1.0 / np.sqrt(m_new)).astype(np.float32), step
+            step = min(float(s.ravel() @ s.ravel()) / curvature, cap)
+    return _fwi_move(vp, g, step, bounds), step
+
+
+def fwi_retry(vp: np.ndarray, grad: np.ndarray, rejected_step: float, bounds: FwiBounds,
+              mask: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The base iterate `vp` (gradient `grad`) stepped by half the rejected step."""
+    step = 0.5 * rejected_step
+    return _fwi_move(vp, _masked(grad, mask), step, bounds), step
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.asarray(a, np.float64).ravel() @ np.asarray(b, np.float64).ravel())
 
 
 def lsrtm_step_length(objective: float, grad: np.ndarray) -> float:
-    """t = ||r||^2 / ||g||^2 with ||r||^2 = 2 phi (exact line search for a linear model
-    when g is the residual's back-projection)."""
-    norm = float(np.sum(np.asarray(grad, dtype=np.float64) ** 2))
+    """t = ||r||^2 / ||g||^2 with ||r||^2 = 2 phi: the first step, before any curvature
+    is known (exact only where J^T J is a multiple of the identity; otherwise too long)."""
+    norm = _dot(grad, grad)
     return 0.0 if norm == 0 else 2.0 * objective / norm
+
+
+def quadratic_curvature(objective: float, grad: np.ndarray, dx: np.ndarray,
+                        objective_after: float) -> float:
+    """||J dx||^2 from the objective before and after the step dx and the gradient
+    before it (exact: phi is quadratic in the image)."""
+    return 2.0 * (objective_after - objective - _dot(grad, dx))
+
+
+def lsrtm_next_step(objective: float, grad: np.ndarray,
+                    last: tuple[np.ndarray, float] | None) -> float:
+    """The step length of an accepted iterate: the exact line-search step of the last
+    step's curvature, t = ||d||^2 / ||J d||^2 (`last` = (d, ||J d||^2)), capped by the
+    first-step rule; that rule alone when nothing is known yet."""
+    first = lsrtm_step_length(objective, grad)
+    if last is None or last[1] <= 0:
+        return first
+    return min(first, _dot(last[0], last[0]) / last[1])
+
+
+def lsrtm_retry_step(rejected_step: float, grad: np.ndarray, dx: np.ndarray,
+                     curvature: float) -> float:
+    """The shortened step after a rejected LS-RTM step dx (taken with `rejected_step`
+    along -grad from the base): the step scaled to the quadratic's minimiser along dx,
+    s* = -<g, dx> / ||J dx||^2 (below 1/2 whenever the objective rose), at least
+    `MIN_RETRY_FRACTION` of it."""
+    fraction = -_dot(grad, dx) / curvature if curvature > 0 else 0.5
+    return rejected_step * float(np.clip(fraction, MIN_RETRY_FRACTION, 0.5))
 
 
 def soft_threshold(z: np.ndarray, lam: float) -> np.ndarray:
     return np.sign(z) * np.maximum(np.abs(z) - lam, 0.0)
 
 
-def bregman_update(z: np.ndarray, grad: np.ndarray, objective: float,
+def bregman_update(z: np.ndarray, grad: np.ndarray, step: float,
                    lam: float | None, lam_fraction: float = 0.1,
                    ) -> tuple[np.ndarray, np.ndarray, float]:
     """One linearized Bregman iteration.
@@ -108,24 +236,22 @@ def bregman_update(z: np.ndarray, grad: np.ndarray, objective: float,
         The dual (unthresholded) variable.
     grad : ndarray
         LS-RTM gradient at the current image soft(z, lam).
-    objective : float
-        0.5 ||J x - d||^2 at the current image.
+    step : float
+        The step length t (`lsrtm_next_step` or `lsrtm_retry_step`).
     lam : float or None
-        Threshold; None on the first iteration, where it becomes
-        `lam_fraction * max|z_new|`.
+        Threshold; None on the first step, where it becomes `lam_fraction * max|z_new|`.
 
     Returns
     -------
     z_new, x_new : ndarray
     lam : float
     """
-    z_new = z - lsrtm_step_length(objective, grad) * grad
+    z_new = z - step * grad
     if lam is None:
         lam = lam_fraction * float(np.max(np.abs(z_new)))
     return z_new.astype(np.float32), soft_threshold(z_new, lam).astype(np.float32), lam
 
 
-def lsrtm_gradient_update(x: np.ndarray, grad: np.ndarray, objective: float) -> np.ndarray:
-    """A steepest-descent step with the exact step length of the quadratic objective
-    along -g when J^T J is close to a scaled identity (t = ||r||^2/||g||^2)."""
-    return (x - lsrtm_step_length(objective, grad) * grad).astype(np.float32)
+def lsrtm_gradient_update(x: np.ndarray, grad: np.ndarray, step: float) -> np.ndarray:
+    """A steepest-descent step of length `step` along -grad."""
+    return (x - step * grad).astype(np.float32)

@@ -4,8 +4,10 @@ the imaging jobs' reader, exactly the shots that were modelled."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import segyio
 
+from seisless.errors import ImagingError
 from seisless.imaging import survey
 from seisless.imaging.segy_shot import read_shot, shot_ranges
 from seisless.scan import run_direct
@@ -41,3 +43,28 @@ def test_a_shot_read_back_by_the_gathers_index_is_the_modelled_one(tmp_path) -> 
         assert header[segyio.TraceField.TraceNumber] == 3
         assert header[segyio.TraceField.offset] == round(80.0 - modelled[1].src[0])
         assert f.bin[segyio.BinField.Interval] == 4000
+
+
+def test_user_starting_model_and_mask_follow_the_seafloor() -> None:
+    """`seisless model smooth|mask`: the water (down to a dipping seafloor) is kept and
+    frozen, everything below is blurred."""
+    from seisless.models import starting_model, water_mask
+
+    true_vp = survey.true_velocity(SPEC)
+    mask = water_mask(true_vp)
+    water = true_vp <= 1.5
+    assert np.array_equal(mask == 0, water[:, :] & (np.cumsum(~water, axis=1) == 0))
+    start = starting_model(true_vp, 60.0, SPEC.spacing)
+    assert np.all(start[mask == 0] == 1.5) and start.dtype == np.float32
+    assert start[mask == 1].min() > 1.5 and start.max() < true_vp.max()
+
+
+def test_a_line_over_a_given_model() -> None:
+    vp = np.full((30, 12), 2.0)
+    spec = survey.line_over(vp, 5.0, n_shots=2)
+    assert (spec.nx, spec.nz, spec.spacing, spec.n_shots) == (30, 12, 5.0, 2)
+    assert survey.run_sections(spec, "models/a.npy")["acquisition"]["origin_x"] == spec.easting
+    with pytest.raises(ImagingError):
+        survey.line_over(np.full((30, 12, 4), 2.0), 5.0)
+    with pytest.raises(ImagingError):
+        survey.line_over(vp, 5.0, source_depth=100.0)

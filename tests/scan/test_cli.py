@@ -109,3 +109,46 @@ def test_an_output_path_that_is_a_file_is_refused_before_scanning(tmp_path: Path
     result = _run("scan", str(segy_data / "f3.sgy"), "--out", str(taken / "sub"))
     assert result.returncode == 2 and "ConfigError" in result.stderr
     assert "is not a folder" in result.stderr
+
+
+def test_synth_shots_scans_into_gathers_that_image(tmp_path: Path) -> None:
+    """`synth --shots` writes shot gathers with real headers: the scan finds one gather
+    per source with its traces' byte ranges, and a shot read by them migrates."""
+    from seisless.imaging import Model, rtm
+    from seisless.imaging.segy_shot import read_shot, shot_ranges
+    from seisless.scan import run_direct
+
+    line, start, mask = tmp_path / "line.sgy", tmp_path / "start.npy", tmp_path / "mask.npy"
+    made = _run("synth", str(line), "--shots", "3", "--t1", "400")
+    assert made.returncode == 0, made.stderr
+    assert '"origin_x": 500000.0' in made.stdout
+    true_vp = np.load(tmp_path / "line.vp.npy")
+    assert _run("model", "smooth", str(tmp_path / "line.vp.npy"), "-o", str(start),
+                "--sigma", "150", "--spacing", "10").returncode == 0
+    assert _run("model", "mask", str(start), "-o", str(mask)).returncode == 0
+    gathers = run_direct(str(line), workers=1).gathers
+    shots = gathers.filter(gathers["kind"].to_numpy(zero_copy_only=False) == "shot")
+    assert sorted(shots["key"].to_pylist()) == [1001, 1002, 1003]
+    traces = 51  # receivers every 2 cells of the 101-cell line
+    length = 240 + 4 * 101  # 0..400 ms at 4 ms, IEEE float
+    for row in shots.to_pylist():
+        (span,) = row["byte_ranges"]
+        assert span["stop"] - span["start"] == traces * length
+        assert (span["start"] - 3600) // (traces * length) == row["key"] - 1001
+    shot = read_shot(str(line), shot_ranges(gathers, 1002), f0=0.010, field_record=1002,
+                     source_depth=10.0, receiver_depth=10.0, origin_x=500_000.0)
+    assert shot.src == (500.0, 10.0) and shot.data.shape == (101, traces)
+    image = rtm(Model(np.load(start), (10.0, 10.0), nbl=20, space_order=4), shot)
+    assert image.shape == true_vp.shape and np.abs(image).max() > 0
+    frozen = np.load(mask)
+    assert np.all(frozen[:, :8] == 0) and np.all(frozen[:, -1] == 1)
+
+
+def test_model_commands_refuse_what_is_not_a_model(tmp_path: Path) -> None:
+    np.save(tmp_path / "flat.npy", np.full((4, 5), 1.5))
+    result = _run("model", "mask", str(tmp_path / "flat.npy"), "-o", str(tmp_path / "m.npy"))
+    assert result.returncode == 2 and "ConfigError" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "m.npy").exists()
+    missing = _run("model", "smooth", str(tmp_path / "no.npy"), "-o", str(tmp_path / "s.npy"),
+                   "--sigma", "100", "--spacing", "10")
+    assert missing.returncode == 2 and "SourceError" in missing.stderr

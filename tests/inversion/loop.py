@@ -1,0 +1,95 @@
+"""The imaging loop in one process: the real gradient and update jobs against moto, the
+reduction driven by draining its queue, no state machine (the local cloud's run of the
+same jobs is covered elsewhere; this keeps many-iteration checks under a minute)."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from seisless.imaging import survey
+from seisless.inversion.documents import History, JobEnv
+from seisless.inversion.jobs import run_gradient_job, run_update_job
+from seisless.inversion.keys import RunKeys
+from seisless.messages import parse_message
+from seisless.reduce import ReduceServices, handle
+from seisless.scan import run_direct
+from seisless.storage import array_bytes
+
+SEGY_KEY, GATHERS_KEY = "incoming/line.sgy", "scans/line/gathers.parquet"
+START_KEY, MASK_KEY = "models/start.npy", "models/mask.npy"
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """The moto clients and the names the jobs are given."""
+
+    s3: Any
+    sqs: Any
+    sfn: Any
+    bucket: str
+    queue_url: str
+
+
+def upload_line(cloud: Cloud, spec: survey.LineSpec, start: np.ndarray, folder: Path) -> None:
+    """Model the line on its true earth, write and scan its SEG-Y, upload the SEG-Y, the
+    gathers index, the starting model and the water mask."""
+    path = folder / "line.sgy"
+    survey.write_segy(path, spec, survey.model_shots(spec, survey.true_velocity(spec)))
+    buf = io.BytesIO()
+    pq.write_table(run_direct(str(path), workers=1).gathers, buf)
+    put = {SEGY_KEY: path.read_bytes(), GATHERS_KEY: buf.getvalue(),
+           START_KEY: array_bytes(start, "<f4"),
+           MASK_KEY: array_bytes(survey.water_mask(spec), "<f4")}
+    for key, body in put.items():
+        cloud.s3.put_object(Bucket=cloud.bucket, Key=key, Body=body)
+
+
+def run_config(spec: survey.LineSpec, run_id: str, objective: str,
+               **sections: dict[str, Any]) -> dict[str, Any]:
+    """A `RunConfig` of the line, with defaults everywhere the user may leave them."""
+    return {"run_id": run_id, "objective": objective, "iterations": 1, "fan_in": 4,
+            "model": {"key": START_KEY, "spacing": [spec.spacing, spec.spacing],
+                      "nbl": spec.nbl, "space_order": spec.space_order},
+            "data": {"segy_key": SEGY_KEY, "gathers_key": GATHERS_KEY},
+            "acquisition": {"f0": spec.f0, "source_depth": spec.source_depth,
+                            "receiver_depth": spec.receiver_depth, "origin_x": spec.easting},
+            "memory": {"strategy": "full"}, **sections}
+
+
+def _reduce(cloud: Cloud) -> None:
+    """Hand every queued reduction message to the reducer until the queue is empty."""
+    services = ReduceServices(s3=cloud.s3, sqs=cloud.sqs, sfn=cloud.sfn,
+                              queue_url=cloud.queue_url)
+    while messages := cloud.sqs.receive_message(QueueUrl=cloud.queue_url,
+                                                MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            handle(services, parse_message(message["Body"]))
+            cloud.sqs.delete_message(QueueUrl=cloud.queue_url,
+                                     ReceiptHandle=message["ReceiptHandle"])
+
+
+def run_loop(cloud: Cloud, config: dict[str, Any], shots: list[int], iterations: int
+             ) -> History:
+    """`iterations` iterations of the run on all `shots`; the last history."""
+    run = RunKeys(config["run_id"])
+    cloud.s3.put_object(Bucket=cloud.bucket, Key=run.config,
+                        Body=json.dumps({**config, "iterations": iterations}))
+    for k in range(iterations):
+        cloud.s3.put_object(Bucket=cloud.bucket, Key=run.iteration(k).shots,
+                            Body=json.dumps({"shots": shots}))
+        for index in range(len(shots)):
+            run_gradient_job(cloud.s3, cloud.sqs, JobEnv(
+                bucket=cloud.bucket, run_id=config["run_id"], iteration=k, index=index,
+                queue_url=cloud.queue_url))
+        _reduce(cloud)
+        run_update_job(cloud.s3, JobEnv(bucket=cloud.bucket, run_id=config["run_id"],
+                                        iteration=k))
+    body = cloud.s3.get_object(Bucket=cloud.bucket, Key=run.iteration(iterations).history)
+    return History.model_validate_json(body["Body"].read())
