@@ -61,8 +61,10 @@ class RunProgress:
             history = get_json(self._target.s3, self._target.bucket,
                                self._run.iteration(self._iteration + 1).history,
                                what="the objective history", fix="the Update job writes it")
+            accepted = (history.get("accepted") or [True])[-1]
+            verdict = "" if accepted else " (it rose: step rejected, a shorter one follows)"
             self._say(f"iteration {self._iteration} done: objective "
-                      f"{history['objective'][-1]:.6g}")
+                      f"{history['objective'][-1]:.6g}{verdict}")
 
     def poll(self) -> None:
         if self._iteration is None:
@@ -144,11 +146,13 @@ def download(s3: Any, bucket: str, run: RunKeys, out: Path) -> dict[str, Any]:
             path.parent.mkdir(parents=True, exist_ok=True)
             s3.download_file(bucket, key, str(path))
     histories = [it.history for it in iterations if it.history in listed]
-    objective = json.loads(_local_path(out, run, histories[-1]).read_text())["objective"] \
-        if histories else []
+    history = json.loads(_local_path(out, run, histories[-1]).read_text()) \
+        if histories else {}
+    objective = history.get("objective", [])
+    accepted = history.get("accepted") or [True] * len(objective)
     if objective:
         _plot_objective(objective, out / "objective.png")
-    result = {"run_id": run.run_id, "objective": objective,
+    result = {"run_id": run.run_id, "objective": objective, "accepted": accepted,
               **_final_result(s3, bucket, run, out, iterations, listed),
               "tombstones": _tombstones(s3, bucket, iterations, listed), "output": str(out)}
     (out / "result.json").write_text(json.dumps(result, indent=2))
