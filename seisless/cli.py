@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Serverless seismic processing: scan SEG-Y files, locally or on AWS.")
-console = Console(stderr=True)
+# soft_wrap: a path or a cause piped to a file stays on one line (no 80-column folding)
+console = Console(stderr=True, soft_wrap=True)
 
 Byte = Annotated[int, typer.Option(min=1, max=237)]
 #: --inline-byte, --crossline-byte, --cdp-x-byte, --cdp-y-byte (SEG-Y rev 1 positions).

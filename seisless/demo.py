@@ -136,7 +136,7 @@ def _poststack(cloud: Any, console: Console, say: Progress) -> None:
 def main() -> None:
     from seisless.local import LocalCloud
 
-    console = Console()
+    console = Console(soft_wrap=True)
     OUT.mkdir(exist_ok=True)
     say: Progress = lambda line: console.print(f"   [cyan]local[/] {escape(line)}")  # noqa: E731
     started = time.perf_counter()

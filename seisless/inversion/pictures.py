@@ -18,13 +18,17 @@ def model_png(array: np.ndarray, config: RunConfig) -> bytes:
 
     section = array if array.ndim == 2 else array[:, array.shape[1] // 2]
     dx, dz = config.model.spacing[0], config.model.spacing[-1]
+    origin = config.model.origin or (0.0,) * array.ndim
+    # The grid's x = 0 is the survey's easting origin_x (see the run input), so the
+    # picture's axis reads in the survey's coordinates.
+    x0, z0 = config.acquisition.origin_x + origin[0], origin[-1]
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
-    extent = (0, dx * (section.shape[0] - 1), dz * (section.shape[1] - 1), 0)
+    extent = (x0, x0 + dx * (section.shape[0] - 1), z0 + dz * (section.shape[1] - 1), z0)
     shown = ax.imshow(section.T, extent=extent, aspect="auto",
                       cmap="viridis" if config.objective == "fwi" else "gray")
     fig.colorbar(shown, ax=ax, label="vp (km/s)" if config.objective == "fwi" else "image")
-    ax.set(xlabel="x (m)", ylabel="depth (m)", title=f"{config.run_id}")
+    ax.set(xlabel="x (m, survey easting)", ylabel="depth (m)", title=f"{config.run_id}")
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
     return buf.getvalue()

@@ -9,6 +9,7 @@ Lambda handlers, the local cloud and the tests all drive the same code.
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 from seisless import storage
@@ -137,14 +138,21 @@ def merge_step(s3: Any, plan_output: PlanOutput) -> dict[str, Any]:
     from seisless.scan import merge_parts
 
     keys = ScanKeys(plan_output.scan_id)
+    merge_started = time.time()
     plan = _load_plan(s3, plan_output.bucket, keys)
+    # The scan began when Plan wrote plan.json: its age is the workflow's scan time.
+    planned = s3.head_object(Bucket=plan_output.bucket, Key=keys.plan)["LastModified"]
     tables = [
         pq.read_table(io.BytesIO(storage.get_bytes(
             s3, plan_output.bucket, keys.part(i), what=f"scan part {i}",
             fix="a Map item did not complete; run the scan again")))
         for i in range(plan_output.n_items)
     ]
-    result = merge_parts(tables, plan)
+    now = time.time()
+    timings = {"scan_s": round(merge_started - planned.timestamp(), 3),
+               "merge_s": round(now - merge_started, 3),
+               "total_s": round(now - planned.timestamp(), 3)}
+    result = merge_parts(tables, plan, timings)
     result.write(f"s3://{plan_output.bucket}/{keys.prefix}", s3_client=s3)
     return {"scan_id": plan_output.scan_id, "output": f"s3://{plan_output.bucket}/{keys.prefix}",
             "parts": plan_output.n_items}

@@ -37,6 +37,7 @@ def test_upload_scans_like_the_direct_engine(cloud: Any, segy_dir: Path, tmp_pat
     assert pq.read_table(tmp_path / "out" / "traces.parquet").equals(direct.traces)
     assert pq.read_table(tmp_path / "out" / "gathers.parquet").equals(direct.gathers)
     assert summary["counts"] == direct.summary()["counts"]
+    assert summary["timings"]["total_s"] > 0 and summary["throughput_mb_s"] is not None
     assert (tmp_path / "out" / "map.png").stat().st_size > 0
 
 
