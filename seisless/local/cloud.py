@@ -91,6 +91,7 @@ class LocalCloud:
         self._template = template
         self._images: dict[str, ImageEnvironment] = {}
         self._synth_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._moto_sfn_config: dict[str, Any] | None = None
         self._log_dir = log_dir
         self._server: Any = None
         self._patched = False
@@ -202,6 +203,11 @@ class LocalCloud:
         self.admin_credentials = iam.create_admin(ACCOUNT)
         self._server = iam.guarded_server(self.port)
         self._server.start()
+        from moto.core.config import default_user_config
+
+        # moto keeps its config process-wide: remembered here, given back at stop(), so
+        # in-process moto of the same process (tests) does not start executing machines.
+        self._moto_sfn_config = dict(default_user_config.get("stepfunctions", {}))
         request = urllib.request.Request(
             f"{self.endpoint}/moto-api/config", method="POST",
             data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
@@ -326,6 +332,11 @@ class LocalCloud:
         if self._patched:
             moto_patches.revert()
             self._patched = False
+        if self._moto_sfn_config is not None:
+            from moto.core.config import default_user_config
+
+            default_user_config["stepfunctions"] = self._moto_sfn_config
+            self._moto_sfn_config = None
         if self._synth_dir is not None:
             self._synth_dir.cleanup()
             self._synth_dir = None

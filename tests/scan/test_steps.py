@@ -80,10 +80,16 @@ def test_plan_clamps_the_map_concurrency_to_the_cap(s3, segy_data: Path, asked: 
     assert plan.max_concurrency == used
 
 
-def test_a_second_execution_for_the_same_object_does_not_scan(s3, segy_data: Path) -> None:
+def test_a_second_execution_for_the_same_object_does_not_scan(
+        s3, segy_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """At-least-once events: the first execution's Plan claims the object version; a
     second one ends AlreadyScanning while the first runs, and takes over once it ended
     without a summary (so a failed scan can be run again)."""
+    from moto.core.config import default_user_config
+
+    # executions stay RUNNING until stopped (a local cloud of this session switched moto
+    # to executing them)
+    monkeypatch.setitem(default_user_config, "stepfunctions", {"execute_state_machine": False})
     sfn = boto3.client("stepfunctions")
     machine = sfn.create_state_machine(
         name="holder", roleArn="arn:aws:iam::123456789012:role/sm",
