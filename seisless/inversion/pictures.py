@@ -8,6 +8,9 @@ import numpy as np
 
 from seisless.inversion.documents import RunConfig
 
+#: Images are shown clipped at this percentile of |amplitude|.
+IMAGE_CLIP_PERCENTILE = 98.0
+
 
 def model_png(array: np.ndarray, config: RunConfig) -> bytes:
     """A picture of a 2-D model/image (3-D: its middle y slice), depth down."""
@@ -25,8 +28,12 @@ def model_png(array: np.ndarray, config: RunConfig) -> bytes:
     fig = Figure(figsize=(8, 4))
     ax = fig.add_subplot()
     extent = (x0, x0 + dx * (section.shape[0] - 1), z0 + dz * (section.shape[1] - 1), z0)
-    shown = ax.imshow(section.T, extent=extent, aspect="auto",
-                      cmap="viridis" if config.objective == "fwi" else "gray")
+    if config.objective == "fwi":
+        shown = ax.imshow(section.T, extent=extent, aspect="auto", cmap="viridis")
+    else:  # an image: clip the few huge values at the sources so reflectors show
+        clip = float(np.percentile(np.abs(section), IMAGE_CLIP_PERCENTILE)) or 1.0
+        shown = ax.imshow(section.T, extent=extent, aspect="auto", cmap="gray",
+                          vmin=-clip, vmax=clip)
     fig.colorbar(shown, ax=ax, label="vp (km/s)" if config.objective == "fwi" else "image")
     ax.set(xlabel="x (m, survey easting)", ylabel="depth (m)", title=f"{config.run_id}")
     buf = io.BytesIO()
