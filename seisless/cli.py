@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.panel import Panel
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -18,6 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 
 from seisless.client.engine import ENGINES, LOCAL_ENDPOINT
 from seisless.errors import ConfigError, SeislessError
@@ -27,13 +29,17 @@ if TYPE_CHECKING:
     import numpy as np
 
     from seisless.scan import ScanOptions
+    from seisless.segy.header_detect import Detection
+    from seisless.segy.inspect import Inspection
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Serverless seismic processing: scan SEG-Y files, locally or on AWS.")
 # soft_wrap: a path or a cause piped to a file stays on one line (no 80-column folding)
 console = Console(stderr=True, soft_wrap=True)
 
-Byte = Annotated[int, typer.Option(min=1, max=237)]
+Byte = Annotated[int | None, typer.Option(
+    min=1, max=237, help="default: the SEG-Y rev 1 position, or the detected one where "
+    "that word is unusable (see seisless inspect)")]
 #: --inline-byte, --crossline-byte, --cdp-x-byte, --cdp-y-byte (SEG-Y rev 1 positions).
 DEFAULT_HEADER_BYTES = (189, 193, 181, 185)
 Endpoint = Annotated[str | None, typer.Option(
@@ -50,10 +56,10 @@ def scan(
                        ] = None,
     range_mb: Annotated[float | None, typer.Option(
         min=0.001, help="target size of one range in MiB (default: a few per worker)")] = None,
-    inline_byte: Byte = 189,
-    crossline_byte: Byte = 193,
-    cdp_x_byte: Byte = 181,
-    cdp_y_byte: Byte = 185,
+    inline_byte: Byte = None,
+    crossline_byte: Byte = None,
+    cdp_x_byte: Byte = None,
+    cdp_y_byte: Byte = None,
     byteorder: Annotated[str, typer.Option(help="auto, big or little")] = "auto",
     sample_format: Annotated[int | None, typer.Option(
         "--format", help="override the binary header's sample format code")] = None,
@@ -93,27 +99,33 @@ def _check_output_dir(out: Path) -> None:
 
 def _direct_options(engine: str, *, workers: int | None, range_mb: float | None,
                     byteorder: str, sample_format: int | None,
-                    header_bytes: tuple[int, int, int, int]) -> ScanOptions | None:
+                    header_bytes: tuple[int | None, ...]) -> ScanOptions | None:
     """The direct engine's options from the command line; None for a workflow engine,
-    which scans an upload with the defaults, so any other value is refused there."""
+    which scans an upload with the defaults, so any other value is refused there.
+
+    With no header byte given, the standard positions are kept where their words form a
+    grid and detected ones used where not; any byte given means the user knows the file,
+    so the others are the standard ones and nothing is detected."""
     from seisless.scan import ScanOptions
     from seisless.segy import HeaderKeys
 
+    given = tuple(b or d for b, d in zip(header_bytes, DEFAULT_HEADER_BYTES, strict=True))
     if engine != "direct":
         if (workers, range_mb, byteorder, sample_format) != (None, None, "auto", None) or \
-                header_bytes != DEFAULT_HEADER_BYTES:
+                given != DEFAULT_HEADER_BYTES:
             raise typer.BadParameter("scan options apply to --engine direct only: an upload "
                                      "is scanned with the defaults", param_hint="--engine")
         return None
     orders = {"auto": None, "big": ">", "little": "<"}
     if byteorder not in orders:
         raise typer.BadParameter("byte order is auto, big or little", param_hint="--byteorder")
-    inline, crossline, cdp_x, cdp_y = header_bytes
+    inline, crossline, cdp_x, cdp_y = given
     return ScanOptions(
         keys=HeaderKeys(inline=inline, crossline=crossline, cdp_x=cdp_x, cdp_y=cdp_y),
         range_bytes=None if range_mb is None else max(1, int(range_mb * 1024 * 1024)),
         byteorder=orders[byteorder],
         sample_format=sample_format,
+        detect_keys=all(b is None for b in header_bytes),
     )
 
 
@@ -208,6 +220,91 @@ def info(source: Annotated[str, typer.Argument(help="SEG-Y path or s3://bucket/k
     print(json.dumps(layout.to_dict(), indent=2))
     for text in texts:
         print(text)
+
+
+@app.command()
+def inspect(
+    source: Annotated[str, typer.Argument(help="SEG-Y path or s3://bucket/key")],
+    traces: Annotated[int, typer.Option(min=1, max=1000, help="trace headers shown")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document on stdout")
+                       ] = False,
+) -> None:
+    """Show SOURCE's textual, binary and first trace headers, and the inline/crossline and
+    CDP x/y bytes detected in it (S3: a few ranged GETs, whatever the size)."""
+    import json
+
+    from seisless.segy import open_source
+    from seisless.segy.inspect import inspect_source
+
+    with open_source(source) as src:
+        found = inspect_source(src, n_traces=traces)
+    if as_json:
+        print(json.dumps(found.to_dict(), indent=2))
+        return
+    out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    _show_text(out, found)
+    _show_binary(out, found)
+    _show_traces(out, found)
+    _show_detection(out, found.detection)
+
+
+def _show_text(out: Console, found: Inspection) -> None:
+    layout = found.layout
+    out.print(f"[bold]{escape(found.source)}[/]: {layout.n_traces} traces x "
+              f"{layout.n_samples} samples, format {layout.sample_format}, "
+              f"{'big' if layout.byteorder == '>' else 'little'}-endian, revision "
+              f"{layout.revision[0]}.{layout.revision[1]}, {layout.text_encoding} text")
+    for i, text in enumerate(found.texts):
+        title = "textual header" if i == 0 else f"extended textual header {i}"
+        out.print(Panel(escape(text), title=title, expand=False))
+    if found.stanzas:
+        out.print("stanzas: " + ", ".join(escape(s) for s in found.stanzas))
+
+
+def _show_binary(out: Console, found: Inspection) -> None:
+    """Non-zero and flagged fields only: most of the 400 bytes are zero in real files."""
+    from seisless.segy.inspect import binary_header_byte
+
+    table = Table("bytes", "field", "value", "looks wrong", title="binary header")
+    zero = 0
+    for row in found.binary:
+        if row.value or row.flag:
+            table.add_row(binary_header_byte(row), row.name, f"{row.value:g}",
+                          f"[red]{escape(row.flag)}[/]")
+        else:
+            zero += 1
+    out.print(table)
+    out.print(f"({zero} zero fields not shown)")
+
+
+def _show_traces(out: Console, found: Inspection) -> None:
+    """One row per field that varies, one column per trace: fields outnumber traces."""
+    table = Table("byte", "field", *(str(found.first_trace + i) for i in range(found.n_shown)),
+                  title=f"trace headers {found.first_trace}..{found.n_shown - 1} "
+                        "(fields that vary)")
+    for row in found.trace_rows:
+        table.add_row(str(row.byte), row.name, *(str(v) for v in row.values))
+    out.print(table)
+    if found.constant:
+        out.print("constant: " + ", ".join(f"{k}={v}" for k, v in found.constant.items()))
+
+
+def _show_detection(out: Console, detection: Detection) -> None:
+    table = Table("bytes", "as", "confidence", "why",
+                  title=f"header positions ({detection.sampled_traces} traces sampled)")
+    for what, candidates, choice in (("inline/crossline", detection.lines,
+                                      detection.line_choice),
+                                     ("CDP x/y", detection.xy, detection.xy_choice)):
+        for c in candidates:
+            mark = "[green]proposed[/] " if c == choice else ""
+            table.add_row(f"{c.first}/{c.second}", what, f"{c.score:.2f}",
+                          mark + escape(c.reason))
+    out.print(table)
+    for note in detection.notes:
+        out.print(f"[yellow]note[/] {escape(note)}")
+    keys = detection.keys()
+    out.print(f"scan with: --inline-byte {keys.inline} --crossline-byte {keys.crossline} "
+              f"--cdp-x-byte {keys.cdp_x} --cdp-y-byte {keys.cdp_y}")
 
 
 @app.command()

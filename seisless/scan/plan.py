@@ -13,6 +13,7 @@ from typing import Any
 
 from seisless.errors import ConfigError
 from seisless.segy import ByteSource, HeaderKeys, Layout, detect_layout, read_traces, sample_format
+from seisless.segy.header_detect import detect_header_keys
 
 PLAN_VERSION = 1
 MIB = 1024 * 1024
@@ -33,6 +34,10 @@ class ScanOptions:
     byteorder: str | None = None
     #: override of the binary header's sample format code (for files that state a wrong one)
     sample_format: int | None = None
+    #: replace the standard inline/crossline or CDP x/y positions of `keys` by detected
+    #: ones where the standard words are unusable (header_detect.py); the CLI asks for it
+    #: when no byte is given, a library caller keeps exactly the keys it passes by default
+    detect_keys: bool = False
 
     def __post_init__(self) -> None:
         if self.range_bytes is not None and self.range_bytes <= 0:
@@ -146,14 +151,21 @@ def plan_scan(source: ByteSource, options: ScanOptions | None = None) -> ScanPla
     """Detect the layout of `source`, check the last trace, and split it into ranges.
 
     Reading the last trace header too (one more small GET) makes a wrong sample count
-    fail here, before any worker starts, instead of in the middle of a fan-out.
+    fail here, before any worker starts, instead of in the middle of a fan-out. With
+    `options.detect_keys`, sampled trace headers choose the header keys the workers use,
+    and the plan's notes (summary.json) say which and why.
     """
     options = options or ScanOptions()
     layout = detect_layout(source, byteorder=options.byteorder,
                            sample_format=options.sample_format)
     if layout.n_traces > 1:
         read_traces(source, layout, layout.n_traces - 1, 1)
+    key_notes: tuple[str, ...] = ()
+    if options.detect_keys:
+        detection = detect_header_keys(source, layout)
+        options = dataclasses.replace(options, keys=detection.keys(options.keys))
+        key_notes = detection.notes
     ranges, notes = plan_ranges(layout, range_bytes=options.range_bytes or DEFAULT_RANGE_BYTES,
                                 n_ranges=options.n_ranges)
     return ScanPlan(source.name, layout, options, tuple(ranges),
-                    tuple(notes) + layout.warnings)
+                    tuple(notes) + layout.warnings + key_notes)
