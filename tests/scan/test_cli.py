@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,47 @@ def test_model_commands_refuse_what_is_not_a_model(tmp_path: Path) -> None:
     missing = _run("model", "smooth", str(tmp_path / "no.npy"), "-o", str(tmp_path / "s.npy"),
                    "--sigma", "100", "--spacing", "10")
     assert missing.returncode == 2 and "SourceError" in missing.stderr
+
+
+def _lines_at_9_21(path: Path) -> None:
+    """A small post-stack survey whose lines sit at 9/21 (189/193 left zero)."""
+    from seisless.segy.write import SegyWriter
+
+    il, xl = np.meshgrid(np.arange(10, 16), np.arange(1, 9), indexing="ij")
+    with SegyWriter(path, n_samples=20, interval_us=4000) as writer:
+        writer.write(np.random.default_rng(1).standard_normal((il.size, 20)).astype(np.float32),
+                     {"FieldRecord": il.ravel(), "CDP": xl.ravel(),
+                      "CDP_X": 100 * il.ravel(), "CDP_Y": 100 * xl.ravel()})
+
+
+def test_inspect_json_and_table(segy_data: Path) -> None:
+    result = _run("inspect", str(segy_data / "f3.sgy"), "--json", "--traces", "3")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["detection"]["standard_usable"] is True
+    assert document["trace_headers"]["n_traces"] == 3
+    table = _run("inspect", str(segy_data / "f3.sgy"))
+    assert table.returncode == 0, table.stderr
+    for text in ("binary header", "CROSSLINE_3D", "189/193", "--inline-byte 189"):
+        assert text in table.stdout
+    missing = _run("inspect", str(segy_data / "missing.sgy"))
+    assert missing.returncode == 2 and "SourceError" in missing.stderr
+
+
+def test_scan_uses_detected_bytes_and_says_why(tmp_path: Path) -> None:
+    survey = tmp_path / "lines-9-21.sgy"
+    _lines_at_9_21(survey)
+    result = _run("scan", str(survey), "--out", str(tmp_path / "out"), "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    keys = summary["options"]["keys"]
+    assert (keys["inline"], keys["crossline"]) == (9, 21)
+    assert any("bytes 9/21 detected" in note for note in summary["notes"])
+    assert summary["counts"]["gathers"]["inline"] == 6
+    given = _run("scan", str(survey), "--out", str(tmp_path / "given"), "--workers", "1",
+                 "--inline-byte", "189")
+    assert given.returncode == 0, given.stderr
+    summary = json.loads((tmp_path / "given" / "summary.json").read_text())
+    assert summary["options"]["keys"]["inline"] == 189
+    assert not summary["options"]["detect_keys"]
+    assert not any("detected" in note for note in summary["notes"])
