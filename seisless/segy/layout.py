@@ -24,6 +24,8 @@ from seisless.errors import (
 from seisless.segy import formats
 from seisless.segy.binary_header import (
     BINARY_HEADER_BYTES,
+    REV21,
+    REV21_FIELDS,
     BinaryHeader,
     read_field,
     stated_byteorder,
@@ -134,7 +136,7 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
     revision = _revision(header, warnings)
     rev2 = revision[0] >= 2
     n_samples, interval = _binary_sampling(header, rev2)
-    extents = _rev2_extents(header, rev2)
+    extents = _rev2_extents(binary, header, bo, revision)
     encoding = text_encoding(text)
     data_start = _first_trace_start(source, header, encoding, extents.first_trace_offset)
     data_bytes = _data_bytes(source, data_start, extents)
@@ -143,6 +145,8 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
                                                     data_bytes)
     n_samples = _reconcile_samples(source, n_samples, trace_ns, int(header["TraceFlag"]),
                                    revision, warnings)
+    if extents.short_count_fallback:
+        _confirm_short_count(source, extents, data_bytes, n_samples, trace_ns, fmt, warnings)
     if interval == 0:
         interval = float(trace_interval)
     if n_samples == 0 and data_bytes > 0:
@@ -217,25 +221,71 @@ class _Extents:
     extra_trace_headers: int
     trailer_records: int
     first_trace_offset: int
+    #: the count is rev 2.1's 2-byte reading of a rev 2.0 file whose 4-byte reading is not
+    #: plausible; the first trace must confirm it (_confirm_short_count)
+    short_count_fallback: bool = False
+    #: what bytes 3507-3510 read as one 4-byte word, for the note on the fallback
+    long_count: int = 0
 
     @property
     def trailer_bytes(self) -> int:
         return TEXT_HEADER_BYTES * self.trailer_records
 
 
-def _rev2_extents(header: BinaryHeader, rev2: bool) -> _Extents:
-    """Additional trace headers, trailer records and first trace offset, bounds-checked."""
-    if not rev2:
+def _plausible_extra_headers(count: int) -> bool:
+    return 0 <= count <= MAX_EXTRA_TRACE_HEADERS
+
+
+def _rev2_extents(binary: bytes, header: BinaryHeader, byteorder: str,
+                  revision: tuple[int, int]) -> _Extents:
+    """Additional trace headers, trailer records and first trace offset, bounds-checked.
+
+    Rev 2.0 gives the additional trace header count 4 bytes (3507-3510), rev 2.1 only 2
+    (3507-3508), and segyio writes 2 into rev 2.0 files too: in a big-endian file, 1 then
+    reads as 65536. So where a rev 2.0 file's 4-byte count is not plausible and its 2-byte
+    one is, the 2-byte one is taken, subject to the first trace confirming it.
+    """
+    if revision[0] < 2:
         return _Extents(0, 0, 0)
-    extra_headers = int(header["MaxAdditionalTraceHeaders"])
-    if not 0 <= extra_headers <= MAX_EXTRA_TRACE_HEADERS:
-        raise HeaderValueError(f"binary header bytes 3507-3510: {extra_headers} additional "
+    extra_headers = long_count = int(header["MaxAdditionalTraceHeaders"])
+    fallback = False
+    if not _plausible_extra_headers(extra_headers) and revision < REV21:
+        short = int(read_field(binary, "MaxAdditionalTraceHeaders", byteorder, REV21_FIELDS))
+        fallback = _plausible_extra_headers(short)
+        extra_headers = short if fallback else extra_headers
+    if not _plausible_extra_headers(extra_headers):
+        place = "3507-3508" if revision >= REV21 else "3507-3510"
+        raise HeaderValueError(f"binary header bytes {place}: {extra_headers} additional "
                                "trace headers per trace is not plausible")
     trailer_records = int(header["TrailerRecords"])
     if trailer_records < 0:
         raise HeaderValueError(f"binary header bytes 3529-3532: {trailer_records} trailer "
                                "records is negative")
-    return _Extents(extra_headers, trailer_records, int(header["FirstTraceOffset"]))
+    return _Extents(extra_headers, trailer_records, int(header["FirstTraceOffset"]),
+                    fallback, long_count)
+
+
+def _confirm_short_count(source: ByteSource, extents: _Extents, data_bytes: int,
+                         n_samples: int, trace_ns: int, fmt: SampleFormat,
+                         warnings: list[str]) -> None:
+    """Accept the 2-byte additional header count only where the trace length witnesses it.
+
+    The witness: the first trace header states the file's sample count, and the traces,
+    with that many extra headers each, fill the data bytes exactly. The choice is noted.
+    """
+    extra = extents.extra_trace_headers
+    trace_length = TRACE_HEADER_BYTES * (1 + extra) + n_samples * fmt.itemsize
+    if not (trace_ns == n_samples > 0 and data_bytes >= trace_length
+            and data_bytes % trace_length == 0):
+        raise HeaderValueError(
+            f"{source.name}: binary header bytes 3507-3510: {extents.long_count} additional "
+            f"trace headers per trace is not plausible, and the traces do not confirm the "
+            f"2-byte reading of bytes 3507-3508 ({extra})")
+    warnings.append(
+        f"bytes 3507-3510 read as rev 2.0's 4-byte count give {extents.long_count} "
+        f"additional trace headers per trace; read as rev 2.1's 2-byte count (bytes "
+        f"3507-3508, as segyio writes them) instead: {extra}, which the trace length "
+        "confirms")
 
 
 def _first_trace_start(source: ByteSource, header: BinaryHeader, encoding: str,
