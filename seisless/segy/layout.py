@@ -129,7 +129,7 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
         (0 and 5-instead-of-1 are common in the wild).
     """
     text, binary = _read_file_header(source)
-    bo = _choose_byteorder(binary, byteorder, sample_format)
+    bo = _choose_byteorder(source, binary, byteorder, sample_format)
     header = unpack_binary_header(binary, bo)
     warnings: list[str] = []
     fmt = formats.sample_format(sample_format or int(header["Format"]))
@@ -176,17 +176,44 @@ def _read_file_header(source: ByteSource) -> tuple[bytes, bytes]:
     return head[:TEXT_HEADER_BYTES], head[TEXT_HEADER_BYTES:]
 
 
-def _choose_byteorder(binary: bytes, byteorder: str | None, sample_format: int | None) -> str:
+def _choose_byteorder(source: ByteSource, binary: bytes, byteorder: str | None,
+                      sample_format: int | None) -> str:
     """The forced byte order, else the detected one.
 
-    A forced sample format means the format code cannot be trusted to tell the byte
-    order, so only the byte-order word can, and big-endian (the standard's) is the default.
+    A forced sample format overrides the format code's value, not its witness: a wrong
+    code (0, or 1 for IEEE samples) is still a small number in one byte order only. Where
+    the code is no witness either (0, or garbage), the trace length decides; big-endian,
+    the standard's, where nothing tells.
     """
     if byteorder:
         return byteorder
-    if sample_format is not None:
-        return stated_byteorder(binary) or ">"
-    return detect_byteorder(binary)
+    try:
+        return detect_byteorder(binary)
+    except HeaderValueError:
+        if sample_format is None:
+            raise
+        itemsize = formats.sample_format(sample_format).itemsize
+        fit = [bo for bo in (">", "<") if _traces_fit(source, binary, bo, itemsize)]
+        return fit[0] if len(fit) == 1 else ">"
+
+
+def _traces_fit(source: ByteSource, binary: bytes, byteorder: str, itemsize: int) -> bool:
+    """Whether, read in `byteorder`, the sample count makes whole traces of the file.
+
+    Both headers' counts swap alike, so their agreement alone cannot tell the byte order;
+    the trace length they give can. A tie-break for files stating neither byte order nor
+    format, so the traces are looked for after a fixed count of extended text headers only.
+    """
+    n_samples = int(read_field(binary, "Samples", byteorder))
+    n_ext_text = int(read_field(binary, "ExtendedHeaders", byteorder))
+    start = FILE_HEADER_BYTES + TEXT_HEADER_BYTES * max(n_ext_text, 0)
+    trace_length = TRACE_HEADER_BYTES + n_samples * itemsize
+    if n_samples == 0 or not 0 <= n_ext_text <= MAX_EXTENDED_TEXT or \
+            start + trace_length > source.size or (source.size - start) % trace_length:
+        return False
+    first = read_bytes(source, start, TRACE_HEADER_BYTES)
+    fields = np.frombuffer(first, trace_header_dtype(byteorder, TRACE_HEADER_BYTES), count=1)
+    return int(fields[0]["TRACE_SAMPLE_COUNT"]) in (0, n_samples)
 
 
 def _revision(header: BinaryHeader, warnings: list[str]) -> tuple[int, int]:

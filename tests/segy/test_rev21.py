@@ -7,6 +7,8 @@ must be the values written.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +111,29 @@ def test_rev21_implausible_2_byte_count_names_its_bytes(tmp_path: Path) -> None:
 def test_rev20_table_is_unchanged() -> None:
     assert BINARY_FIELDS["MaxAdditionalTraceHeaders"] == BinaryField(3507, "i")
     assert "SurveyType" not in BINARY_FIELDS
+
+
+@pytest.mark.parametrize("byteorder", [">", "<"])
+@pytest.mark.parametrize("stated", [5, 1, 0])
+def test_format_override_keeps_byte_order_detection(tmp_path: Path, byteorder: str,
+                                                    stated: int) -> None:
+    """`--format 5` on a rev 1 file (no byte-order word) stating 5, 1 (a common mistake)
+    or 0 (no witness at all: the sample counts decide)."""
+    path = tmp_path / "fmt.sgy"
+    samples = _write(path, revision=(1, 0), byteorder=byteorder, fields={"Format": stated})
+    layout = detect_layout(BytesSource(path.read_bytes()), sample_format=5)
+    assert (layout.byteorder, layout.sample_format) == (byteorder, 5)
+    _check_scan(path, samples, ScanOptions(n_ranges=2, sample_format=5))
+
+
+@pytest.mark.parametrize("byteorder", ["big", "little"])
+def test_cli_format_option_with_each_byte_order(tmp_path: Path, byteorder: str) -> None:
+    path = tmp_path / "cli.sgy"
+    _write(path, revision=(1, 0), byteorder=">" if byteorder == "big" else "<")
+    run = subprocess.run([sys.executable, "-m", "seisless.cli", "scan", str(path), "--out",
+                          str(tmp_path / "out"), "--format", "5", "--workers", "1"],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["layout"]["byteorder"] == (">" if byteorder == "big" else "<")
+    assert summary["counts"]["traces"] == N_TRACES
