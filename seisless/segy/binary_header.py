@@ -85,6 +85,7 @@ _REV2_FIELDS = {
     "ExtIntervalOriginal": BinaryField(3281, "d"),
     #: 16909060 (0x01020304) written in the file's byte order
     "ByteOrder": BinaryField(3297, "I"),
+    #: rev 2.0's 4-byte count; rev 2.1 splits its bytes (REV21_FIELDS)
     "MaxAdditionalTraceHeaders": BinaryField(3507, "i"),
     "TimeBasisCode": BinaryField(3511, "h"),
     "TracesInFile": BinaryField(3513, "Q"),
@@ -100,6 +101,25 @@ BINARY_FIELDS: Mapping[str, BinaryField] = {
     **_REV2_FIELDS,
 }
 
+#: The table as SEG-Y rev 2.1 (SEG Technical Standards Committee, 2023) lays it out: the
+#: additional trace header count shrinks to bytes 3507-3508 (segyio writes it there in rev
+#: 2.0 files too) and bytes 3509-3510 hold the survey type. A separate table, not extra
+#: entries, so that each table names every byte once.
+REV21_FIELDS: Mapping[str, BinaryField] = {
+    **BINARY_FIELDS,
+    "MaxAdditionalTraceHeaders": BinaryField(3507, "h"),
+    "SurveyType": BinaryField(3509, "h"),
+}
+
+#: The first revision read with REV21_FIELDS.
+REV21 = (2, 1)
+
+
+def fields_for(revision: tuple[int, int]) -> Mapping[str, BinaryField]:
+    """The field table of `revision`: rev 2.1 and later minors move bytes 3507-3510."""
+    return REV21_FIELDS if revision >= REV21 else BINARY_FIELDS
+
+
 #: An unpacked binary header: field name -> value (float for the rev 2 intervals).
 BinaryHeader = dict[str, int | float]
 
@@ -107,22 +127,41 @@ BinaryHeader = dict[str, int | float]
 BYTE_ORDER_WORD = 0x01020304
 
 
-def read_field(binary: bytes, name: str, byteorder: str) -> int | float:
+def read_field(binary: bytes, name: str, byteorder: str,
+               table: Mapping[str, BinaryField] = BINARY_FIELDS) -> int | float:
     """One field of the 400-byte `binary` header, read in `byteorder` ('>' or '<')."""
-    field = BINARY_FIELDS[name]
+    field = table[name]
     return struct.unpack_from(f"{byteorder}{field.code}", binary, field.offset)[0]
 
 
+def stated_revision(binary: bytes) -> tuple[int, int]:
+    """(major, minor) of bytes 3501-3502: single bytes, so byte order does not matter."""
+    return (int(read_field(binary, "SEGYRevision", ">")),
+            int(read_field(binary, "SEGYRevisionMinor", ">")))
+
+
 def unpack_binary_header(binary: bytes, byteorder: str) -> BinaryHeader:
-    """Every field of the 400-byte `binary` header by name, read in `byteorder`."""
-    return {name: read_field(binary, name, byteorder) for name in BINARY_FIELDS}
+    """Every field of the 400-byte `binary` header by name, read in `byteorder`.
+
+    The table is the one of the revision the header states, so a field means what its
+    revision defines.
+    """
+    table = fields_for(stated_revision(binary))
+    return {name: read_field(binary, name, byteorder, table) for name in table}
 
 
-def pack_binary_header(values: Mapping[str, int | float], byteorder: str) -> bytes:
-    """A 400-byte binary header holding `values` by field name; other fields are zero."""
+def pack_binary_header(values: Mapping[str, int | float], byteorder: str,
+                       table: Mapping[str, BinaryField] | None = None) -> bytes:
+    """A 400-byte binary header holding `values` by field name; other fields are zero.
+
+    `table` defaults to the one of the revision in `values`, as unpack_binary_header reads.
+    """
+    if table is None:
+        table = fields_for((int(values.get("SEGYRevision", 0)),
+                            int(values.get("SEGYRevisionMinor", 0))))
     header = bytearray(BINARY_HEADER_BYTES)
     for name, value in values.items():
-        field = BINARY_FIELDS[name]
+        field = table[name]
         struct.pack_into(f"{byteorder}{field.code}", header, field.offset, value)
     return bytes(header)
 

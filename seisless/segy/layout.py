@@ -24,6 +24,8 @@ from seisless.errors import (
 from seisless.segy import formats
 from seisless.segy.binary_header import (
     BINARY_HEADER_BYTES,
+    REV21,
+    REV21_FIELDS,
     BinaryHeader,
     read_field,
     stated_byteorder,
@@ -127,14 +129,14 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
         (0 and 5-instead-of-1 are common in the wild).
     """
     text, binary = _read_file_header(source)
-    bo = _choose_byteorder(binary, byteorder, sample_format)
+    bo = _choose_byteorder(source, binary, byteorder, sample_format)
     header = unpack_binary_header(binary, bo)
     warnings: list[str] = []
     fmt = formats.sample_format(sample_format or int(header["Format"]))
     revision = _revision(header, warnings)
     rev2 = revision[0] >= 2
     n_samples, interval = _binary_sampling(header, rev2)
-    extents = _rev2_extents(header, rev2)
+    extents = _rev2_extents(binary, header, bo, revision)
     encoding = text_encoding(text)
     data_start = _first_trace_start(source, header, encoding, extents.first_trace_offset)
     data_bytes = _data_bytes(source, data_start, extents)
@@ -143,6 +145,8 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
                                                     data_bytes)
     n_samples = _reconcile_samples(source, n_samples, trace_ns, int(header["TraceFlag"]),
                                    revision, warnings)
+    if extents.short_count_fallback:
+        _confirm_short_count(source, extents, data_bytes, n_samples, trace_ns, fmt, warnings)
     if interval == 0:
         interval = float(trace_interval)
     if n_samples == 0 and data_bytes > 0:
@@ -172,17 +176,44 @@ def _read_file_header(source: ByteSource) -> tuple[bytes, bytes]:
     return head[:TEXT_HEADER_BYTES], head[TEXT_HEADER_BYTES:]
 
 
-def _choose_byteorder(binary: bytes, byteorder: str | None, sample_format: int | None) -> str:
+def _choose_byteorder(source: ByteSource, binary: bytes, byteorder: str | None,
+                      sample_format: int | None) -> str:
     """The forced byte order, else the detected one.
 
-    A forced sample format means the format code cannot be trusted to tell the byte
-    order, so only the byte-order word can, and big-endian (the standard's) is the default.
+    A forced sample format overrides the format code's value, not its witness: a wrong
+    code (0, or 1 for IEEE samples) is still a small number in one byte order only. Where
+    the code is no witness either (0, or garbage), the trace length decides; big-endian,
+    the standard's, where nothing tells.
     """
     if byteorder:
         return byteorder
-    if sample_format is not None:
-        return stated_byteorder(binary) or ">"
-    return detect_byteorder(binary)
+    try:
+        return detect_byteorder(binary)
+    except HeaderValueError:
+        if sample_format is None:
+            raise
+        itemsize = formats.sample_format(sample_format).itemsize
+        fit = [bo for bo in (">", "<") if _traces_fit(source, binary, bo, itemsize)]
+        return fit[0] if len(fit) == 1 else ">"
+
+
+def _traces_fit(source: ByteSource, binary: bytes, byteorder: str, itemsize: int) -> bool:
+    """Whether, read in `byteorder`, the sample count makes whole traces of the file.
+
+    Both headers' counts swap alike, so their agreement alone cannot tell the byte order;
+    the trace length they give can. A tie-break for files stating neither byte order nor
+    format, so the traces are looked for after a fixed count of extended text headers only.
+    """
+    n_samples = int(read_field(binary, "Samples", byteorder))
+    n_ext_text = int(read_field(binary, "ExtendedHeaders", byteorder))
+    start = FILE_HEADER_BYTES + TEXT_HEADER_BYTES * max(n_ext_text, 0)
+    trace_length = TRACE_HEADER_BYTES + n_samples * itemsize
+    if n_samples == 0 or not 0 <= n_ext_text <= MAX_EXTENDED_TEXT or \
+            start + trace_length > source.size or (source.size - start) % trace_length:
+        return False
+    first = read_bytes(source, start, TRACE_HEADER_BYTES)
+    fields = np.frombuffer(first, trace_header_dtype(byteorder, TRACE_HEADER_BYTES), count=1)
+    return int(fields[0]["TRACE_SAMPLE_COUNT"]) in (0, n_samples)
 
 
 def _revision(header: BinaryHeader, warnings: list[str]) -> tuple[int, int]:
@@ -217,25 +248,71 @@ class _Extents:
     extra_trace_headers: int
     trailer_records: int
     first_trace_offset: int
+    #: the count is rev 2.1's 2-byte reading of a rev 2.0 file whose 4-byte reading is not
+    #: plausible; the first trace must confirm it (_confirm_short_count)
+    short_count_fallback: bool = False
+    #: what bytes 3507-3510 read as one 4-byte word, for the note on the fallback
+    long_count: int = 0
 
     @property
     def trailer_bytes(self) -> int:
         return TEXT_HEADER_BYTES * self.trailer_records
 
 
-def _rev2_extents(header: BinaryHeader, rev2: bool) -> _Extents:
-    """Additional trace headers, trailer records and first trace offset, bounds-checked."""
-    if not rev2:
+def _plausible_extra_headers(count: int) -> bool:
+    return 0 <= count <= MAX_EXTRA_TRACE_HEADERS
+
+
+def _rev2_extents(binary: bytes, header: BinaryHeader, byteorder: str,
+                  revision: tuple[int, int]) -> _Extents:
+    """Additional trace headers, trailer records and first trace offset, bounds-checked.
+
+    Rev 2.0 gives the additional trace header count 4 bytes (3507-3510), rev 2.1 only 2
+    (3507-3508), and segyio writes 2 into rev 2.0 files too: in a big-endian file, 1 then
+    reads as 65536. So where a rev 2.0 file's 4-byte count is not plausible and its 2-byte
+    one is, the 2-byte one is taken, subject to the first trace confirming it.
+    """
+    if revision[0] < 2:
         return _Extents(0, 0, 0)
-    extra_headers = int(header["MaxAdditionalTraceHeaders"])
-    if not 0 <= extra_headers <= MAX_EXTRA_TRACE_HEADERS:
-        raise HeaderValueError(f"binary header bytes 3507-3510: {extra_headers} additional "
+    extra_headers = long_count = int(header["MaxAdditionalTraceHeaders"])
+    fallback = False
+    if not _plausible_extra_headers(extra_headers) and revision < REV21:
+        short = int(read_field(binary, "MaxAdditionalTraceHeaders", byteorder, REV21_FIELDS))
+        fallback = _plausible_extra_headers(short)
+        extra_headers = short if fallback else extra_headers
+    if not _plausible_extra_headers(extra_headers):
+        place = "3507-3508" if revision >= REV21 else "3507-3510"
+        raise HeaderValueError(f"binary header bytes {place}: {extra_headers} additional "
                                "trace headers per trace is not plausible")
     trailer_records = int(header["TrailerRecords"])
     if trailer_records < 0:
         raise HeaderValueError(f"binary header bytes 3529-3532: {trailer_records} trailer "
                                "records is negative")
-    return _Extents(extra_headers, trailer_records, int(header["FirstTraceOffset"]))
+    return _Extents(extra_headers, trailer_records, int(header["FirstTraceOffset"]),
+                    fallback, long_count)
+
+
+def _confirm_short_count(source: ByteSource, extents: _Extents, data_bytes: int,
+                         n_samples: int, trace_ns: int, fmt: SampleFormat,
+                         warnings: list[str]) -> None:
+    """Accept the 2-byte additional header count only where the trace length witnesses it.
+
+    The witness: the first trace header states the file's sample count, and the traces,
+    with that many extra headers each, fill the data bytes exactly. The choice is noted.
+    """
+    extra = extents.extra_trace_headers
+    trace_length = TRACE_HEADER_BYTES * (1 + extra) + n_samples * fmt.itemsize
+    if not (trace_ns == n_samples > 0 and data_bytes >= trace_length
+            and data_bytes % trace_length == 0):
+        raise HeaderValueError(
+            f"{source.name}: binary header bytes 3507-3510: {extents.long_count} additional "
+            f"trace headers per trace is not plausible, and the traces do not confirm the "
+            f"2-byte reading of bytes 3507-3508 ({extra})")
+    warnings.append(
+        f"bytes 3507-3510 read as rev 2.0's 4-byte count give {extents.long_count} "
+        f"additional trace headers per trace; read as rev 2.1's 2-byte count (bytes "
+        f"3507-3508, as segyio writes them) instead: {extra}, which the trace length "
+        "confirms")
 
 
 def _first_trace_start(source: ByteSource, header: BinaryHeader, encoding: str,

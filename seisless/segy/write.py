@@ -15,7 +15,12 @@ import numpy as np
 
 from seisless.errors import ConfigError
 from seisless.segy import formats
-from seisless.segy.binary_header import BYTE_ORDER_WORD, BinaryHeader, pack_binary_header
+from seisless.segy.binary_header import (
+    BYTE_ORDER_WORD,
+    BinaryField,
+    BinaryHeader,
+    pack_binary_header,
+)
 from seisless.segy.headers import TRACE_HEADER_BYTES, trace_header_dtype
 from seisless.segy.text import TEXT_HEADER_BYTES
 
@@ -56,10 +61,14 @@ def encode_samples(samples: np.ndarray, fmt_code: int, byteorder: str) -> np.nda
 
 def binary_header(*, n_samples: int, interval_us: int, fmt_code: int, byteorder: str,
                   revision: tuple[int, int] = (1, 0), n_extended_text: int = 0,
-                  fields: Mapping[str, int | float] | None = None) -> bytes:
+                  extra_trace_headers: int = 0,
+                  fields: Mapping[str, int | float] | None = None,
+                  table: Mapping[str, BinaryField] | None = None) -> bytes:
     """A 400-byte binary header; `fields` adds {BinField name: value} (see binary_header.py).
 
     Sample counts from 65536 up need the rev 2 extended count: the 2-byte one is then 0.
+    `table` is the field table to write with, by default the revision's: REV21_FIELDS with
+    revision (2, 0) writes the 2-byte additional header count segyio writes.
     """
     values: BinaryHeader = {
         "Interval": interval_us, "Samples": n_samples if n_samples < 65536 else 0,
@@ -70,8 +79,11 @@ def binary_header(*, n_samples: int, interval_us: int, fmt_code: int, byteorder:
         values["ByteOrder"] = BYTE_ORDER_WORD
         if n_samples >= 65536:
             values["ExtSamples"] = n_samples
+        values["MaxAdditionalTraceHeaders"] = extra_trace_headers
+    elif extra_trace_headers:
+        raise ConfigError("additional trace headers need SEG-Y rev 2 or later")
     values.update(fields or {})
-    return pack_binary_header(values, byteorder)
+    return pack_binary_header(values, byteorder, table)
 
 
 def text_header(lines: list[str], encoding: str = "ebcdic") -> bytes:
@@ -88,13 +100,17 @@ class SegyWriter:
     """Stream traces into a new SEG-Y file, a block at a time.
 
     Headers are given as {segyio TraceField name: values}; fields left out are zero
-    except the sample count and interval, which are filled in.
+    except the sample count and interval, which are filled in. `extra_trace_headers`
+    (rev 2) follow each standard trace header, zero-filled; `binary_fields` and
+    `binary_table` go to `binary_header`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, n_samples: int, interval_us: int,
                  sample_format: int = 5, byteorder: str = ">", revision: tuple[int, int] = (1, 0),
                  text: list[str] | None = None, text_encoding: str = "ebcdic",
-                 extended_text: list[bytes] | None = None) -> None:
+                 extended_text: list[bytes] | None = None, extra_trace_headers: int = 0,
+                 binary_fields: Mapping[str, int | float] | None = None,
+                 binary_table: Mapping[str, BinaryField] | None = None) -> None:
         if byteorder not in (">", "<"):
             raise ConfigError(f"byte order must be '>' or '<', got {byteorder!r}")
         self.n_samples = n_samples
@@ -102,13 +118,16 @@ class SegyWriter:
         self.fmt = sample_format
         self.byteorder = byteorder
         itemsize = formats.sample_format(sample_format).itemsize
-        self.trace_length = TRACE_HEADER_BYTES + n_samples * itemsize
+        self.header_length = TRACE_HEADER_BYTES * (1 + extra_trace_headers)
+        self.trace_length = self.header_length + n_samples * itemsize
         self._file = open(path, "wb")  # noqa: SIM115 (closed by close()/__exit__)
         extended = extended_text or []
         self._file.write(text_header(text or ["written by seisless"], text_encoding))
         self._file.write(binary_header(n_samples=n_samples, interval_us=interval_us,
                                        fmt_code=sample_format, byteorder=byteorder,
-                                       revision=revision, n_extended_text=len(extended)))
+                                       revision=revision, n_extended_text=len(extended),
+                                       extra_trace_headers=extra_trace_headers,
+                                       fields=binary_fields, table=binary_table))
         for record in extended:
             self._file.write(record)
         self.n_traces = 0
@@ -126,7 +145,7 @@ class SegyWriter:
         view["TRACE_SEQUENCE_FILE"] = np.arange(self.n_traces + 1, self.n_traces + n + 1)
         for name, values in (headers or {}).items():
             view[name] = values
-        block[:, TRACE_HEADER_BYTES:] = encode_samples(samples, self.fmt, self.byteorder)
+        block[:, self.header_length:] = encode_samples(samples, self.fmt, self.byteorder)
         self._file.write(block.data)
         self.n_traces += n
 
