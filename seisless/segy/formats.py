@@ -100,10 +100,11 @@ def _ibm_suspects(big: np.ndarray) -> np.ndarray:
 
     `big` is a C-contiguous array of big-endian IBM words. segyio's converter is right for
     a normalized fraction (top hex digit non-zero) with 34 <= E <= 96: the value is a
-    normal float32 and its 24 bits are exact. Otherwise it may be wrong: it scales an
-    unnormalized fraction up to 4x too much (segyio issue #543) and gives a zero fraction
-    with a non-zero exponent a non-zero value or NaN; it gives NaN (or inf) on overflow,
-    and +0 (even for negative words) where the value is subnormal or underflows. The test
+    normal float32 and its 24 bits are exact. Otherwise it may be wrong: it misreads an
+    unnormalized fraction (segyio issue #543; from 0.25% to 2**19 times off in our probes),
+    gives a zero fraction with a non-zero exponent a non-zero value or NaN, gives NaN (or
+    inf) on overflow, and +0 (even for negative words) where the value is subnormal or
+    underflows. The test
     reads two bytes per word, not whole words, to stay cheap next to the conversion: the
     sign/exponent byte b0 and the top fraction byte b1. Words with b0 == 0 (positive,
     E = 0: below 2**-256, so +0 as segyio gives) are left to segyio, which keeps all-zero
