@@ -259,6 +259,9 @@ def _show_text(out: Console, found: Inspection) -> None:
         out.print(Panel(escape(text), title=title, expand=False))
     if found.stanzas:
         out.print("stanzas: " + ", ".join(escape(s) for s in found.stanzas))
+    if layout.trace_header_names:
+        out.print("additional trace headers: SEG00000 (standard) + " +
+                  ", ".join(escape(name) or "(unnamed)" for name in layout.trace_header_names))
 
 
 def _show_binary(out: Console, found: Inspection) -> None:

@@ -57,6 +57,13 @@ def _claim(s3: Any, sfn: Any, bucket: str, keys: ScanKeys, execution: str) -> bo
     return True
 
 
+def upload_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The scan options of an upload: as given, with header positions detected unless the
+    request names them, as the CLI does when no byte is given. An upload carries no
+    options, and a file that keeps its lines at 9/21 must still get its map and gathers."""
+    return {"detect_keys": "keys" not in given, **given}
+
+
 def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int,
               concurrency_cap: int | None = None, *, execution: str | None = None,
               sfn: Any = None) -> PlanOutput:
@@ -89,7 +96,7 @@ def plan_step(s3: Any, request: ScanRequest, default_max_concurrency: int,
         not _claim(s3, sfn, request.bucket, keys, execution)
     n_items = 0
     if not (done or busy):
-        options = ScanOptions.from_dict(request.options)
+        options = ScanOptions.from_dict(upload_options(request.options))
         uri = f"s3://{request.bucket}/{request.key}"
         with open_source(uri, s3_client=s3) as source:
             plan = plan_scan(source, options)

@@ -62,6 +62,10 @@ class Layout:
     #: sample count stated in the first trace header (0 if not filled in); every trace
     #: must state the same, which catches misaligned boundaries (see decode.py)
     trace_header_samples: int = 0
+    #: the names (bytes 233-240) of the first trace's additional trace headers, in order:
+    #: rev 2.1 names its standard ones SEG00001 (extension 1), SEG00002...; others are
+    #: proprietary. The standard trace header itself is SEG00000 by definition.
+    trace_header_names: tuple[str, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
 
     @property
@@ -79,6 +83,7 @@ class Layout:
         d = dataclasses.asdict(self)
         d["revision"] = list(self.revision)
         d["warnings"] = list(self.warnings)
+        d["trace_header_names"] = list(self.trace_header_names)
         return d
 
     @classmethod
@@ -86,6 +91,7 @@ class Layout:
         values = dict(data)
         values["revision"] = tuple(values["revision"])
         values["warnings"] = tuple(values.get("warnings", ()))
+        values["trace_header_names"] = tuple(values.get("trace_header_names", ()))
         return cls(**values)
 
 
@@ -141,8 +147,8 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
     data_start = _first_trace_start(source, header, encoding, extents.first_trace_offset)
     data_bytes = _data_bytes(source, data_start, extents)
     header_length = TRACE_HEADER_BYTES * (1 + extents.extra_trace_headers)
-    trace_ns, trace_interval = _first_trace_witness(source, bo, data_start, header_length,
-                                                    data_bytes)
+    trace_ns, trace_interval, names = _first_trace_witness(source, bo, data_start,
+                                                           header_length, data_bytes, encoding)
     n_samples = _reconcile_samples(source, n_samples, trace_ns, int(header["TraceFlag"]),
                                    revision, warnings)
     if extents.short_count_fallback:
@@ -161,7 +167,7 @@ def detect_layout(source: ByteSource, *, byteorder: str | None = None,
         n_extended_text=(data_start - FILE_HEADER_BYTES) // TEXT_HEADER_BYTES,
         n_extra_trace_headers=extents.extra_trace_headers, data_start=data_start,
         trace_length=trace_length, n_traces=n_traces, trailer_bytes=extents.trailer_bytes,
-        trace_header_samples=trace_ns, warnings=tuple(warnings),
+        trace_header_samples=trace_ns, trace_header_names=names, warnings=tuple(warnings),
     )
 
 
@@ -338,16 +344,30 @@ def _data_bytes(source: ByteSource, data_start: int, extents: _Extents) -> int:
 
 
 def _first_trace_witness(source: ByteSource, byteorder: str, data_start: int,
-                         header_length: int, data_bytes: int) -> tuple[int, int]:
-    """Sample count and interval the first trace header states; (0, 0) if there is none.
+                         header_length: int, data_bytes: int, encoding: str
+                         ) -> tuple[int, int, tuple[str, ...]]:
+    """Sample count and interval the first trace header states, and the names of its
+    additional headers; (0, 0, ()) if there is no trace.
 
     The count witnesses the binary header's: every trace must state the same (decode.py).
     """
     if data_bytes < header_length:
-        return 0, 0
+        return 0, 0, ()
     first = read_bytes(source, data_start, header_length)
     fields = np.frombuffer(first, trace_header_dtype(byteorder, TRACE_HEADER_BYTES), count=1)[0]
-    return int(fields["TRACE_SAMPLE_COUNT"]), int(fields["TRACE_SAMPLE_INTERVAL"])
+    names = tuple(trace_header_name(first[start:start + TRACE_HEADER_BYTES], encoding)
+                  for start in range(TRACE_HEADER_BYTES, header_length, TRACE_HEADER_BYTES))
+    return int(fields["TRACE_SAMPLE_COUNT"]), int(fields["TRACE_SAMPLE_INTERVAL"]), names
+
+
+def trace_header_name(header: bytes, encoding: str) -> str:
+    """The name in bytes 233-240 of one additional trace header, as segyio reads it: the
+    standard's names ('SEG00001'...) in ASCII, any other name in the text header's encoding
+    (the standard allows either); characters that are not printable become '?'."""
+    raw = header[TRACE_HEADER_BYTES - 8:TRACE_HEADER_BYTES]
+    codec = "cp037" if encoding == "ebcdic" and not raw.startswith(b"SEG") else "latin-1"
+    text = raw.decode(codec).rstrip("\x00 ")
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _reconcile_samples(source: ByteSource, n_samples: int, trace_ns: int, trace_flag: int,

@@ -101,8 +101,9 @@ class SegyWriter:
 
     Headers are given as {segyio TraceField name: values}; fields left out are zero
     except the sample count and interval, which are filled in. `extra_trace_headers`
-    (rev 2) follow each standard trace header, zero-filled; `binary_fields` and
-    `binary_table` go to `binary_header`.
+    (rev 2) follow each standard trace header, zero-filled but for their names (bytes
+    233-240): `extra_header_names`, else the standard's SEG00001, SEG00002, ... in ASCII;
+    `binary_fields` and `binary_table` go to `binary_header`.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, n_samples: int, interval_us: int,
@@ -110,7 +111,8 @@ class SegyWriter:
                  text: list[str] | None = None, text_encoding: str = "ebcdic",
                  extended_text: list[bytes] | None = None, extra_trace_headers: int = 0,
                  binary_fields: Mapping[str, int | float] | None = None,
-                 binary_table: Mapping[str, BinaryField] | None = None) -> None:
+                 binary_table: Mapping[str, BinaryField] | None = None,
+                 extra_header_names: list[bytes] | None = None) -> None:
         if byteorder not in (">", "<"):
             raise ConfigError(f"byte order must be '>' or '<', got {byteorder!r}")
         self.n_samples = n_samples
@@ -119,6 +121,11 @@ class SegyWriter:
         self.byteorder = byteorder
         itemsize = formats.sample_format(sample_format).itemsize
         self.header_length = TRACE_HEADER_BYTES * (1 + extra_trace_headers)
+        names = extra_header_names or [b"SEG%05d" % k for k in range(1, extra_trace_headers + 1)]
+        if len(names) != extra_trace_headers or any(len(name) != 8 for name in names):
+            raise ConfigError(f"need {extra_trace_headers} additional trace header names of "
+                              f"8 bytes each, got {names!r}")
+        self._names = names
         self.trace_length = self.header_length + n_samples * itemsize
         self._file = open(path, "wb")  # noqa: SIM115 (closed by close()/__exit__)
         extended = extended_text or []
@@ -145,6 +152,9 @@ class SegyWriter:
         view["TRACE_SEQUENCE_FILE"] = np.arange(self.n_traces + 1, self.n_traces + n + 1)
         for name, values in (headers or {}).items():
             view[name] = values
+        for k, name in enumerate(self._names, start=1):
+            end = (k + 1) * TRACE_HEADER_BYTES
+            block[:, end - 8:end] = np.frombuffer(name, np.uint8)
         block[:, self.header_length:] = encode_samples(samples, self.fmt, self.byteorder)
         self._file.write(block.data)
         self.n_traces += n

@@ -13,6 +13,7 @@ import pytest
 
 from seisless.client.scan import scan_via_workflow
 from seisless.errors import SegyFormatError, WorkflowFailedError
+from tests.helpers.surveys import lines_at_9_21
 
 pytestmark = pytest.mark.integration
 
@@ -87,6 +88,19 @@ def test_many_ranges_fan_out(cloud: Any, segy_dir: Path, tmp_path: Path) -> None
     assert out["parts"] == 4
     got = pq.read_table(_download(s3, cloud.bucket, out["output"], "traces.parquet", tmp_path))
     assert got.equals(run_direct(str(segy_dir / "small.sgy"), ScanOptions(), workers=1).traces)
+
+
+def test_an_upload_with_lines_at_9_21_gets_its_gathers(cloud: Any, tmp_path: Path) -> None:
+    """An upload carries no options: Plan detects where the lines are, as the CLI does,
+    and says so in summary.json; the gathers index and map then cover the survey."""
+    survey = lines_at_9_21(tmp_path / "lines-9-21.sgy")
+    summary = scan_via_workflow(survey, tmp_path / "out", cloud=cloud,
+                                key="incoming/detect/lines-9-21.sgy", say=lambda _: None)
+    keys = summary["options"]["keys"]
+    assert (keys["inline"], keys["crossline"]) == (9, 21)
+    assert any("bytes 9/21 detected" in note for note in summary["notes"])
+    assert summary["counts"]["gathers"]["inline"] == 6
+    assert (tmp_path / "out" / "map.png").stat().st_size > 0
 
 
 def test_malformed_file_fails_with_the_typed_error(cloud: Any, segy_dir: Path,

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers.surveys import lines_at_9_21
+
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "seisless.cli", *args], capture_output=True,
@@ -155,17 +157,6 @@ def test_model_commands_refuse_what_is_not_a_model(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "SourceError" in missing.stderr
 
 
-def _lines_at_9_21(path: Path) -> None:
-    """A small post-stack survey whose lines sit at 9/21 (189/193 left zero)."""
-    from seisless.segy.write import SegyWriter
-
-    il, xl = np.meshgrid(np.arange(10, 16), np.arange(1, 9), indexing="ij")
-    with SegyWriter(path, n_samples=20, interval_us=4000) as writer:
-        writer.write(np.random.default_rng(1).standard_normal((il.size, 20)).astype(np.float32),
-                     {"FieldRecord": il.ravel(), "CDP": xl.ravel(),
-                      "CDP_X": 100 * il.ravel(), "CDP_Y": 100 * xl.ravel()})
-
-
 def test_inspect_json_and_table(segy_data: Path) -> None:
     result = _run("inspect", str(segy_data / "f3.sgy"), "--json", "--traces", "3")
     assert result.returncode == 0, result.stderr
@@ -182,7 +173,7 @@ def test_inspect_json_and_table(segy_data: Path) -> None:
 
 def test_scan_uses_detected_bytes_and_says_why(tmp_path: Path) -> None:
     survey = tmp_path / "lines-9-21.sgy"
-    _lines_at_9_21(survey)
+    lines_at_9_21(survey)
     result = _run("scan", str(survey), "--out", str(tmp_path / "out"), "--workers", "1")
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

@@ -7,8 +7,9 @@ import struct
 from pathlib import Path
 
 import numpy as np
+from moto import mock_aws
 
-from seisless.segy import BytesSource
+from seisless.segy import BytesSource, S3Source
 from seisless.segy.inspect import inspect_source
 from seisless.segy.write import SegyWriter
 
@@ -50,3 +51,34 @@ def test_extended_stanzas_are_listed(tmp_path: Path) -> None:
     found = inspect_source(BytesSource(path.read_bytes()))
     assert found.stanzas == ["((SEG: Location Data ver 1.0))"]
     assert found.n_shown == 2
+
+
+@mock_aws
+def test_an_s3_object_costs_a_few_ranged_gets(tmp_path: Path, aws_credentials: None) -> None:
+    """Inspecting an object reads its headers and sampled runs only: every GET is ranged,
+    a handful of them, and the bytes read are a small part of the object."""
+    import boto3
+
+    path = tmp_path / "large.sgy"
+    n_traces, n_samples = 20_000, 250
+    il, xl = np.divmod(np.arange(n_traces), 200)
+    with SegyWriter(path, n_samples=n_samples, interval_us=4000) as writer:
+        writer.write(np.zeros((n_traces, n_samples), np.float32),
+                     {"FieldRecord": il + 1, "CDP": xl + 1})
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="data")
+    s3.upload_file(str(path), "data", "incoming/large.sgy")
+    gets: list[str] = []
+
+    def record(params: dict, **_: object) -> None:
+        gets.append(params.get("Range", ""))
+
+    s3.meta.events.register("provide-client-params.s3.GetObject", record)
+    with S3Source("s3://data/incoming/large.sgy", s3) as source:
+        found = inspect_source(source, n_traces=5)
+    assert found.detection.line_choice is not None
+    assert (found.detection.line_choice.first, found.detection.line_choice.second) == (9, 21)
+    assert gets and all(r.startswith("bytes=") for r in gets), "every GET is ranged"
+    spans = [tuple(int(v) for v in r[len("bytes="):].split("-")) for r in gets]
+    read = sum(stop - start + 1 for start, stop in spans)
+    assert len(gets) <= 20 and read < path.stat().st_size / 4, (len(gets), read)

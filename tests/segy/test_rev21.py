@@ -137,3 +137,21 @@ def test_cli_format_option_with_each_byte_order(tmp_path: Path, byteorder: str) 
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["layout"]["byteorder"] == (">" if byteorder == "big" else "<")
     assert summary["counts"]["traces"] == N_TRACES
+
+
+def test_additional_header_names_are_read_as_segyio_reads_them(tmp_path: Path) -> None:
+    """Standard names in ASCII whatever the text encoding; a proprietary name in the text
+    header's encoding (EBCDIC here); both listed in the layout summary.json carries."""
+    path = tmp_path / "named.sgy"
+    samples = (np.arange(N_TRACES * NS) % 23 - 11).reshape(N_TRACES, NS).astype(np.float32)
+    with SegyWriter(path, n_samples=NS, interval_us=4000, revision=(2, 1),
+                    extra_trace_headers=2, text_encoding="ebcdic",
+                    extra_header_names=[b"SEG00001", "ACME0001".encode("cp037")]) as writer:
+        writer.write(samples, {"FieldRecord": 500 + np.arange(N_TRACES)})
+    layout = detect_layout(BytesSource(path.read_bytes()))
+    assert layout.trace_header_names == ("SEG00001", "ACME0001")
+    summary = _check_scan(path, samples)
+    assert summary["layout"]["trace_header_names"] == ["SEG00001", "ACME0001"]
+    unnamed = tmp_path / "unnamed.sgy"
+    _write(unnamed, revision=(2, 1), byteorder=">", extra=1)
+    assert detect_layout(BytesSource(unnamed.read_bytes())).trace_header_names == ("SEG00001",)
