@@ -26,31 +26,8 @@ from typing import ClassVar
 import numpy as np
 from devito import Function
 
-from seisless.errors import ImagingError
+from seisless.anisotropy import anisotropy
 from seisless.imaging.model import Model
-
-#: Thomsen parameters must stay below this in magnitude (|epsilon|, |delta| < 1).
-MAX_THOMSEN = 1.0
-
-
-def _parameter(name: str, value: np.ndarray | None, shape: tuple[int, ...],
-               bound: float, strict: bool) -> np.ndarray:
-    """One anisotropy array: zeros when omitted, else checked for shape, finiteness and
-    magnitude (`< bound` when `strict`, else `<= bound`)."""
-    if value is None:
-        return np.zeros(shape)
-    value = np.asarray(value, dtype=np.float64)
-    if value.shape != shape:
-        raise ImagingError(f"{name} has shape {value.shape} but vp has {shape}; give one "
-                           "value per cell of the velocity model")
-    if not np.all(np.isfinite(value)):
-        raise ImagingError(f"{name} has NaN or infinite values")
-    worst = float(np.abs(value).max(initial=0.0))
-    if worst > bound or (strict and worst == bound):
-        limit = f"|{name}| < {bound:g}" if strict else f"{name} within [-{bound:g}, {bound:g}]"
-        raise ImagingError(f"{name} reaches {worst:g}; need {limit}"
-                           + (" (radians)" if not strict else ""))
-    return value
 
 
 class TTIModel(Model):
@@ -69,6 +46,9 @@ class TTIModel(Model):
         Tilt of the symmetry axis from the vertical, radians in [-pi, pi].
     phi : array_like, optional
         Azimuth of the symmetry axis (3-D only), radians in [-pi, pi].
+
+    The anisotropy is checked by `seisless.anisotropy.anisotropy` (an ImagingError names
+    the parameter and the rule it breaks).
     """
 
     physics: ClassVar[str] = "tti"
@@ -79,26 +59,15 @@ class TTIModel(Model):
                  theta: np.ndarray | None = None, phi: np.ndarray | None = None,
                  nbl: int = 40, space_order: int = 8, dtype: type = np.float32) -> None:
         super().__init__(vp, spacing, origin, nbl=nbl, space_order=space_order, dtype=dtype)
-        if phi is not None and self.ndim != 3:
-            raise ImagingError("phi (the azimuth) only exists in 3-D; a 2-D model has "
-                               "theta only")
-        shape = self.shape
-        self.epsilon = _parameter("epsilon", epsilon, shape, MAX_THOMSEN, strict=True)
-        self.delta = _parameter("delta", delta, shape, MAX_THOMSEN, strict=True)
-        self.theta = _parameter("theta", theta, shape, np.pi, strict=False)
-        self.phi = _parameter("phi", phi, shape, np.pi, strict=False)
-        unstable = self.delta > self.epsilon
-        if unstable.any():
-            raise ImagingError(
-                f"delta exceeds epsilon in {int(unstable.sum())} cells (largest excess "
-                f"{float((self.delta - self.epsilon).max()):.3g}); the pseudo-acoustic TTI "
-                "system is unstable there (Zhang et al. 2011): lower delta to epsilon")
+        checked = anisotropy(self.shape, epsilon=epsilon, delta=delta, theta=theta, phi=phi)
+        self.epsilon, self.delta = checked["epsilon"], checked["delta"]
+        self.theta, self.phi = checked["theta"], checked["phi"]
 
     def _coefficient(self, name: str, values: np.ndarray) -> Function:
         """A time-invariant coefficient on the padded grid, its halo filled with edge
         values too (the rotated derivatives read it there)."""
         f = Function(name=name, grid=self.grid, space_order=self.space_order)
-        halo = [(self.nbl + lo, self.nbl + hi) for lo, hi in f._size_halo]
+        halo = [(self.nbl + lo, self.nbl + hi) for lo, hi in f.halo]
         f.data_with_halo[:] = np.pad(values, halo, mode="edge")
         return f
 
