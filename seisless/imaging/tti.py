@@ -47,6 +47,10 @@ class TTIModel(Model):
     phi : array_like, optional
         Azimuth of the symmetry axis (3-D only), radians in [-pi, pi].
 
+    Put the sources in isotropic (or elliptic, epsilon = delta) cells, e.g. the water:
+    where epsilon > delta at the source, the pseudo-acoustic system's spurious qSV mode
+    (slow, trapped around the source) keeps ringing in the data (a test measures it).
+
     The anisotropy is checked by `seisless.anisotropy.anisotropy` (an ImagingError names
     the parameter and the rule it breaks).
     """
