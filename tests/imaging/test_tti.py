@@ -51,7 +51,9 @@ def test_fwi_gradient_taylor(tiny_tti) -> None:
 
 def test_isotropic_limit_is_the_acoustic_solver(tiny) -> None:
     """epsilon = delta = 0 (any tilt): u = v is the acoustic field, so data and
-    gradient equal the acoustic solver's to 1e-12 relative (measured ~1e-14)."""
+    gradient equal the acoustic solver's to rounding: data to 1e-12 relative (measured
+    6e-15), gradient to 1e-11 (measured 3e-13; Gh u + Gzz v sums in another order than
+    the Laplacian)."""
     model, shot = tiny
     observed = shot.with_data(forward(model(layered()), shot))
     start = np.full(SHAPE, 1.5)
@@ -64,7 +66,7 @@ def test_isotropic_limit_is_the_acoustic_solver(tiny) -> None:
     phi_a, g_a = gradient(model(start), observed, strategy="full")
     phi_t, g_t = gradient(tti, observed, strategy="full")
     assert phi_t == pytest.approx(phi_a, rel=1e-12)
-    assert np.linalg.norm(g_t - g_a) <= 1e-12 * np.linalg.norm(g_a)
+    assert np.linalg.norm(g_t - g_a) <= 1e-11 * np.linalg.norm(g_a)
 
 
 def test_forward_data_match_devitos_anisotropic_wave_solver() -> None:
