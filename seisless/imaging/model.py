@@ -14,6 +14,7 @@ rather than dropped, so Taylor tests hold even for perturbations touching the ed
 from __future__ import annotations
 
 from functools import cached_property, lru_cache
+from typing import ClassVar
 
 import numpy as np
 import sympy
@@ -60,6 +61,9 @@ class Model:
     dtype : numpy dtype, optional
         Floating point type of the computation (float32; float64 for numerical tests).
     """
+
+    #: Which wave equation the solver builds for this model (`TTIModel` says "tti").
+    physics: ClassVar[str] = "acoustic"
 
     def __init__(self, vp: np.ndarray, spacing: tuple[float, ...],
                  origin: tuple[float, ...] | None = None, *, nbl: int = 40,
@@ -141,10 +145,18 @@ class Model:
         damp.data[:] = profile
         return damp
 
+    def parameters(self) -> dict[str, Function]:
+        """The model's Devito functions, by the names the operators use."""
+        return {"m": self.m, "damp": self.damp}
+
+    def fastest_velocity(self) -> float:
+        """The largest phase velocity anywhere (km/s): what bounds the time step."""
+        return float(self.vp.max())
+
     def critical_dt(self) -> float:
         """Largest stable time step in ms (the CFL bound of Devito's examples)."""
         coeff = _cfl_coefficient(self.space_order, self.ndim)
-        return float("%.3e" % (coeff * min(self.spacing) / self.vp.max()))
+        return float("%.3e" % (coeff * min(self.spacing) / self.fastest_velocity()))
 
     def contains(self, points: np.ndarray) -> bool:
         """Whether every point (rows of coordinates in m) lies in the physical domain."""

@@ -23,6 +23,8 @@ Every operator is built on placeholder symbols with fixed names (`u`, `v`, `src`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from devito import (
     ConditionalDimension,
     Eq,
@@ -35,25 +37,47 @@ from devito import (
 from devito.types import Grid
 
 
-def _placeholders(grid: Grid) -> tuple[Function, Function]:
+@dataclass(frozen=True)
+class Fields:
+    """The names of one wave equation's wavefields, one per component: the background
+    (forward) field, the scattered (Born) field and the adjoint field. The solver
+    creates and passes them by these names, whatever the equation."""
+
+    forward: tuple[str, ...]
+    born: tuple[str, ...]
+    adjoint: tuple[str, ...]
+
+    @property
+    def snapshots(self) -> tuple[str, ...]:
+        return tuple(f"{name}save" for name in self.forward)
+
+
+#: The acoustic equation has one component.
+FIELDS = Fields(forward=("u",), born=("du",), adjoint=("v",))
+
+
+def placeholders(grid: Grid) -> tuple[Function, Function]:
     m = Function(name="m", grid=grid, space_order=1)
     damp = Function(name="damp", grid=grid, space_order=1)
     return m, damp
 
 
-def _sparse(grid: Grid, name: str) -> SparseTimeFunction:
+def sparse(grid: Grid, name: str) -> SparseTimeFunction:
     return SparseTimeFunction(name=name, grid=grid, npoint=1, nt=3)
 
 
-def _step_forward(u: TimeFunction, m: Function, damp: Function, source: object = 0) -> Eq:
+def step_forward(u: TimeFunction, m: Function, damp: Function, spatial: object,
+                 source: object = 0) -> Eq:
+    """One step of the scheme above with `spatial` in place of L u."""
     s = u.grid.stepping_dim.spacing
-    rhs = (2 * m + damp * s) * u - m * u.backward + s**2 * u.laplace + source
+    rhs = (2 * m + damp * s) * u - m * u.backward + s**2 * spatial + source
     return Eq(u.forward, rhs / (m + damp * s))
 
 
-def _step_backward(v: TimeFunction, m: Function, damp: Function) -> Eq:
+def step_backward(v: TimeFunction, m: Function, damp: Function, spatial: object) -> Eq:
+    """One step of the adjoint scheme with `spatial` in place of L^T v."""
     s = v.grid.stepping_dim.spacing
-    rhs = (2 * m + damp * s) * v - m * v.forward + s**2 * v.laplace
+    rhs = (2 * m + damp * s) * v - m * v.forward + s**2 * spatial
     return Eq(v.backward, rhs / (m + damp * s))
 
 
@@ -64,10 +88,11 @@ def wavefield(grid: Grid, space_order: int, name: str = "u", save: int | None = 
                         save=save)
 
 
-def snapshot_field(grid: Grid, nsnap: int, factor: int) -> TimeFunction:
-    """Every `factor`-th step of `u`, stored (time_order 0: no halo in time)."""
+def snapshot_field(grid: Grid, nsnap: int, factor: int, name: str = "usave",
+                   ) -> TimeFunction:
+    """Every `factor`-th step of a wavefield, stored (time_order 0: no halo in time)."""
     tsub = ConditionalDimension(name="tsub", parent=grid.time_dim, factor=factor)
-    return TimeFunction(name="usave", grid=grid, time_order=0, space_order=0,
+    return TimeFunction(name=name, grid=grid, time_order=0, space_order=0,
                         save=nsnap, time_dim=tsub)
 
 
@@ -89,18 +114,18 @@ def forward_operator(grid: Grid, space_order: int, save: str = "none", factor: i
         Also propagate the scattered field `du` driven by `dm` and record it in `rec`
         instead of `u`.
     """
-    m, damp = _placeholders(grid)
+    m, damp = placeholders(grid)
     u = wavefield(grid, space_order, save=3 if save == "full" else None)
-    src, rec = _sparse(grid, "src"), _sparse(grid, "rec")
+    src, rec = sparse(grid, "src"), sparse(grid, "rec")
     s = grid.stepping_dim.spacing
-    eqs = [_step_forward(u, m, damp)]
+    eqs = [step_forward(u, m, damp, u.laplace)]
     eqs += src.inject(field=u.forward, expr=src * s**2 / (m + damp * s))
     if save == "snapshots":
         eqs.append(Eq(snapshot_field(grid, 3, factor), u))
     if born:
         du = wavefield(grid, space_order, name="du")
         dm = Function(name="dm", grid=grid, space_order=0)
-        eqs.append(_step_forward(du, m, damp, -dm * (u.forward - 2 * u + u.backward)))
+        eqs.append(step_forward(du, m, damp, du.laplace, -dm * (u.forward - 2 * u + u.backward)))
         eqs += rec.interpolate(expr=du.forward)
     else:
         eqs += rec.interpolate(expr=u.forward)
@@ -114,12 +139,12 @@ def gradient_operator(grid: Grid, space_order: int, save: str = "full", factor: 
     With `save='none'` the forward wavefield `u` is read from its rolling buffer: that is
     the checkpointing variant, run one step at a time after the forward step it needs.
     """
-    m, damp = _placeholders(grid)
+    m, damp = placeholders(grid)
     v = wavefield(grid, space_order, name="v")
-    resid = _sparse(grid, "resid")
+    resid = sparse(grid, "resid")
     grad = Function(name="grad", grid=grid, space_order=0)
     s = grid.stepping_dim.spacing
-    eqs = [_step_backward(v, m, damp)]
+    eqs = [step_backward(v, m, damp, v.laplace)]
     eqs += resid.inject(field=v.backward, expr=resid / (m + damp * s))
     curvature = v.backward - 2 * v + v.forward
     if save == "snapshots":

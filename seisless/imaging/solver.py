@@ -1,35 +1,49 @@
 """Solves: forward and linearized modelling, FWI and LS-RTM gradients, RTM images.
 
-Compiled operators are cached per (grid, space order, variant), so every shot of a job
-and every iteration on the same geometry compiles once. Objectives are computed on the
-data sampling: phi = 0.5 * ||R F(m) - d||^2 with `R` the decimation of
-`geometry.Resampler`, whose transpose injects the residual.
+Compiled operators are cached per (equation, grid, space order, variant), so every shot
+of a job and every iteration on the same geometry compiles once. The equation is the
+model's: acoustic for a `Model`, pseudo-acoustic TTI for a `TTIModel` (its operators
+module names its wavefields, so the passes below are written once for both).
+Objectives are computed on the data sampling: phi = 0.5 * ||R F(m) - d||^2 with `R` the
+decimation of `geometry.Resampler`, whose transpose injects the residual.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from types import ModuleType
 
 import numpy as np
-from devito import CheckpointOperator, DevitoCheckpoint, Function, Revolver, SparseTimeFunction
+from devito import (
+    CheckpointOperator,
+    DevitoCheckpoint,
+    Function,
+    Revolver,
+    SparseTimeFunction,
+    TimeFunction,
+)
 from devito import Operator as DevitoOperator
 from devito.types import Grid
 
 from seisless.errors import ImagingError
-from seisless.imaging import memory, operators
+from seisless.imaging import memory, operators, tti_operators
 from seisless.imaging.geometry import Shot, TimeAxes
 from seisless.imaging.model import Model
 
+#: The operators module of each `Model.physics`.
+_EQUATIONS: dict[str, ModuleType] = {"acoustic": operators, "tti": tti_operators}
+
 
 @lru_cache(maxsize=32)
-def _forward_op(grid: Grid, space_order: int, save: str, factor: int,
+def _forward_op(ops: ModuleType, grid: Grid, space_order: int, save: str, factor: int,
                 born: bool) -> DevitoOperator:
-    return operators.forward_operator(grid, space_order, save, factor, born)
+    return ops.forward_operator(grid, space_order, save, factor, born)
 
 
 @lru_cache(maxsize=32)
-def _gradient_op(grid: Grid, space_order: int, save: str, factor: int) -> DevitoOperator:
-    return operators.gradient_operator(grid, space_order, save, factor)
+def _gradient_op(ops: ModuleType, grid: Grid, space_order: int, save: str,
+                 factor: int) -> DevitoOperator:
+    return ops.gradient_operator(grid, space_order, save, factor)
 
 
 class _Setup:
@@ -44,6 +58,7 @@ class _Setup:
                                "model's physical domain (positions are in m from the model's "
                                "frame; check origin and coordinate scalars)")
         self.model, self.shot = model, shot
+        self.ops = _EQUATIONS[model.physics]
         self.axes = TimeAxes.for_shot(shot, model.critical_dt())
         grid, nt_c = model.grid, self.axes.nt_c
         self.src = SparseTimeFunction(name="src", grid=grid, npoint=1, nt=nt_c,
@@ -54,7 +69,7 @@ class _Setup:
 
     @property
     def common(self) -> dict[str, object]:
-        return {"m": self.model.m, "damp": self.model.damp, "dt": self.axes.dt_c}
+        return {**self.model.parameters(), "dt": self.axes.dt_c}
 
     @property
     def forward_range(self) -> dict[str, int]:
@@ -80,8 +95,24 @@ class _Setup:
         resid.data[:] = self.axes.resampler.adjoint(residual)
         return resid
 
+    def fields(self, kind: str, save: int | None = None) -> dict[str, TimeFunction]:
+        """New wavefields of `kind` ('forward', 'born' or 'adjoint'), by name."""
+        grid, so = self.model.grid, self.model.space_order
+        return {name: operators.wavefield(grid, so, name, save)
+                for name in getattr(self.ops.FIELDS, kind)}
+
+    def forward_op(self, save: str = "none", factor: int = 1,
+                   born: bool = False) -> DevitoOperator:
+        return _forward_op(self.ops, self.model.grid, self.model.space_order, save, factor,
+                           born)
+
+    def gradient_op(self, save: str, factor: int = 1) -> DevitoOperator:
+        return _gradient_op(self.ops, self.model.grid, self.model.space_order, save, factor)
+
     def field_bytes(self) -> int:
-        return int(np.prod(self.model.padded_shape)) * self.model.dtype.itemsize
+        """One time slice of the forward wavefield, all components."""
+        return (len(self.ops.FIELDS.forward) * int(np.prod(self.model.padded_shape))
+                * self.model.dtype.itemsize)
 
 
 def _padded_image(model: Model, image: np.ndarray) -> Function:
@@ -96,20 +127,17 @@ def _padded_image(model: Model, image: np.ndarray) -> Function:
 def forward(model: Model, shot: Shot) -> np.ndarray:
     """Modelled data (nt, nrec) at the shot's sample interval."""
     setup = _Setup(model, shot)
-    u = operators.wavefield(model.grid, model.space_order)
-    op = _forward_op(model.grid, model.space_order, "none", 1, False)
-    op.apply(u=u, src=setup.src, rec=setup.rec, **setup.common, **setup.forward_range)
+    setup.forward_op().apply(src=setup.src, rec=setup.rec, **setup.fields("forward"),
+                             **setup.common, **setup.forward_range)
     return setup.traces()
 
 
 def born(model: Model, shot: Shot, image: np.ndarray) -> np.ndarray:
     """Linearized data J dm (nt, nrec) for a squared-slowness perturbation `image`."""
     setup = _Setup(model, shot)
-    grid, so = model.grid, model.space_order
-    op = _forward_op(grid, so, "none", 1, True)
-    op.apply(u=operators.wavefield(grid, so), du=operators.wavefield(grid, so, "du"),
-             dm=_padded_image(model, image), src=setup.src, rec=setup.rec,
-             **setup.common, **setup.forward_range)
+    setup.forward_op(born=True).apply(
+        **setup.fields("forward"), **setup.fields("born"), dm=_padded_image(model, image),
+        src=setup.src, rec=setup.rec, **setup.common, **setup.forward_range)
     return setup.traces()
 
 
@@ -169,31 +197,30 @@ def rtm(model: Model, shot: Shot, *, strategy: str = "auto", factor: int | None 
 
 def _imaging(setup: _Setup, plan: memory.Strategy, dm: Function | None,
              observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Run the forward pass keeping `u` per `plan`, form the residual against the
-    observed data, back-propagate it; return the residual and the cropped gradient."""
-    grid, so, nt_c = setup.model.grid, setup.model.space_order, setup.axes.nt_c
+    """Run the forward pass keeping the forward wavefield per `plan`, form the residual
+    against the observed data, back-propagate it; return the residual and the cropped
+    gradient."""
+    grid, nt_c = setup.model.grid, setup.axes.nt_c
     born = dm is not None
     grad = Function(name="grad", grid=grid, space_order=0)
-    v = operators.wavefield(grid, so, name="v")
+    adjoint = setup.fields("adjoint")
     resid = setup.residual_source(np.zeros_like(observed))
-    if born:
-        run_born = {"dm": dm, "du": operators.wavefield(grid, so, "du")}
+    run_born = {"dm": dm, **setup.fields("born")} if born else {}
     if plan.kind == "checkpointing":
         if born:  # the linearized data first; Revolve then replays the background field
-            _forward_op(grid, so, "none", 1, True).apply(
-                u=operators.wavefield(grid, so), src=setup.src, rec=setup.rec, **run_born,
+            setup.forward_op(born=True).apply(
+                **setup.fields("forward"), src=setup.src, rec=setup.rec, **run_born,
                 **setup.common, **setup.forward_range)
             residual = setup.traces() - observed
-        u = operators.wavefield(grid, so)
+        fields = setup.fields("forward")
         recorded = setup.scratch_receivers() if born else setup.rec
-        wrap_fw = CheckpointOperator(_forward_op(grid, so, "none", 1, False), u=u,
-                                     src=setup.src, rec=recorded, **setup.common,
-                                     **setup.forward_range)
-        wrap_rev = CheckpointOperator(_gradient_op(grid, so, "none", 1), u=u, v=v,
+        wrap_fw = CheckpointOperator(setup.forward_op(), **fields, src=setup.src,
+                                     rec=recorded, **setup.common, **setup.forward_range)
+        wrap_rev = CheckpointOperator(setup.gradient_op("none"), **fields, **adjoint,
                                       resid=resid, grad=grad, **setup.common,
                                       **setup.adjoint_range)
-        revolver = Revolver(DevitoCheckpoint([u]), wrap_fw, wrap_rev, plan.n_checkpoints,
-                            nt_c - 2)
+        revolver = Revolver(DevitoCheckpoint(list(fields.values())), wrap_fw, wrap_rev,
+                            plan.n_checkpoints, nt_c - 2)
         revolver.apply_forward()
         if not born:
             residual = setup.traces() - observed
@@ -201,17 +228,19 @@ def _imaging(setup: _Setup, plan: memory.Strategy, dm: Function | None,
         revolver.apply_reverse()
     else:
         if plan.kind == "full":
-            kept = {"u": operators.wavefield(grid, so, save=nt_c)}
+            kept = setup.fields("forward", save=nt_c)
             fields = kept
         else:
-            kept = {"usave": operators.snapshot_field(grid, (nt_c - 1) // plan.factor + 1,
-                                                      plan.factor)}
-            fields = {"u": operators.wavefield(grid, so), **kept}
-        _forward_op(grid, so, plan.kind, plan.factor, born).apply(
-            src=setup.src, rec=setup.rec, **fields, **(run_born if born else {}),
-            **setup.common, **setup.forward_range)
+            nsnap = (nt_c - 1) // plan.factor + 1
+            kept = {name: operators.snapshot_field(grid, nsnap, plan.factor, name)
+                    for name in setup.ops.FIELDS.snapshots}
+            fields = {**setup.fields("forward"), **kept}
+        setup.forward_op(plan.kind, plan.factor, born).apply(
+            src=setup.src, rec=setup.rec, **fields, **run_born, **setup.common,
+            **setup.forward_range)
         residual = setup.traces() - observed
         resid.data[:] = setup.axes.resampler.adjoint(residual)
-        _gradient_op(grid, so, plan.kind, plan.factor).apply(
-            v=v, resid=resid, grad=grad, **kept, **setup.common, **setup.adjoint_range)
+        setup.gradient_op(plan.kind, plan.factor).apply(
+            **adjoint, resid=resid, grad=grad, **kept, **setup.common,
+            **setup.adjoint_range)
     return residual, setup.model.crop_adjoint(grad.data)

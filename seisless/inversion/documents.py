@@ -66,20 +66,42 @@ Depth = Annotated[float, Field(ge=0, le=100_000, description="metres")]
 
 
 class ModelSpec(Document):
-    """The starting velocity (FWI) or background velocity (LS-RTM, RTM)."""
+    """The starting velocity (FWI) or background velocity (LS-RTM, RTM), and optionally
+    the pseudo-acoustic TTI anisotropy (any of its keys makes the run TTI; the others
+    are zero). FWI and LS-RTM update vp (or the image) only; the anisotropy stays."""
 
     key: InputKey = Field(description="bucket key of a float32 .npy, vp in km/s")
     spacing: tuple[Spacing, ...] = Field(min_length=2, max_length=3)
     origin: tuple[float, ...] | None = None
     nbl: int = Field(default=40, ge=1, le=500, description="absorbing layer, cells")
     space_order: Annotated[int, Field(ge=2, le=32), AfterValidator(_even)] = 8
+    epsilon_key: InputKey | None = Field(
+        default=None, description="TTI: Thomsen epsilon, float32 .npy of vp's shape, |e| < 1")
+    delta_key: InputKey | None = Field(
+        default=None, description="TTI: Thomsen delta, float32 .npy of vp's shape, "
+        "|d| < 1, d <= epsilon")
+    theta_key: InputKey | None = Field(
+        default=None, description="TTI: tilt of the symmetry axis, radians in [-pi, pi]")
+    phi_key: InputKey | None = Field(
+        default=None, description="TTI, 3-D only: azimuth of the axis, radians in [-pi, pi]")
 
     @model_validator(mode="after")
     def _origin_per_axis(self) -> ModelSpec:
         if self.origin is not None and len(self.origin) != len(self.spacing):
             raise ValueError(f"origin {self.origin} needs one value per axis, like spacing "
                              f"{self.spacing}")
+        if self.phi_key is not None and len(self.spacing) != 3:
+            raise ValueError("phi_key (the TTI azimuth) needs a 3-D model; a 2-D model has "
+                             "theta_key only")
         return self
+
+    @property
+    def anisotropy_keys(self) -> dict[str, str]:
+        """The TTI parameters given, by name (epsilon, delta, theta, phi): empty for an
+        acoustic run."""
+        given = {"epsilon": self.epsilon_key, "delta": self.delta_key,
+                 "theta": self.theta_key, "phi": self.phi_key}
+        return {name: key for name, key in given.items() if key is not None}
 
 
 class DataSpec(Document):

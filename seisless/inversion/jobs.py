@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from seisless import storage
+from seisless import anisotropy, storage
 from seisless.errors import ConfigError, ImagingError, SeislessError
 from seisless.inversion import update
 from seisless.inversion.documents import (
@@ -91,7 +91,7 @@ def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int
                 ) -> tuple[float, np.ndarray, dict[str, float]]:
     """Read the shot by byte ranges and solve it with Devito: (objective, gradient,
     seconds per phase). The only place the inversion loop touches the physics."""
-    from seisless.imaging import Model, solver
+    from seisless.imaging import Model, TTIModel, solver
     from seisless.imaging.segy_shot import read_shot, shot_ranges
 
     t0 = time.perf_counter()
@@ -100,7 +100,9 @@ def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int
     if vp.ndim != len(spec.spacing):
         raise ConfigError(f"the model is {vp.ndim}-D but model.spacing has "
                           f"{len(spec.spacing)} values")
-    model = Model(vp, spec.spacing, spec.origin, nbl=spec.nbl, space_order=spec.space_order)
+    tti = anisotropy.read(s3, env.bucket, spec.anisotropy_keys)  # empty: acoustic
+    model = (TTIModel if tti else Model)(vp, spec.spacing, spec.origin, nbl=spec.nbl,
+                                         space_order=spec.space_order, **tti)
     image = None
     if config.objective == "lsrtm" and env.iteration > 0:
         here = RunKeys(env.run_id).iteration(env.iteration)

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from seisless import storage
+from seisless import anisotropy, storage
 from seisless.errors import ConfigError
 from seisless.inversion.documents import (
     DataSpec,
@@ -129,6 +129,7 @@ def _check_model(s3: Any, bucket: str, request: ImagingInput) -> None:
                           f"outside fwi.vmin..vmax = {bounds.vmin}..{bounds.vmax}; widen the "
                           "bounds (they are km/s) or fix the model")
     _check_mask(s3, bucket, request, vp.shape)
+    anisotropy.anisotropy(vp.shape, **anisotropy.read(s3, bucket, spec.anisotropy_keys))
 
 
 def run_config(request: ImagingInput, run_id: str, data: DataSpec) -> RunConfig:

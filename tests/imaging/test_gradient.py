@@ -45,8 +45,9 @@ def test_lsrtm_gradient_taylor(tiny) -> None:
     assert second == pytest.approx(2.0, abs=0.1)
 
 
-def test_memory_strategies_agree(tiny) -> None:
-    model, shot = tiny
+@pytest.mark.parametrize("equation", ["tiny", "tiny_tti"])
+def test_memory_strategies_agree(equation: str, request: pytest.FixtureRequest) -> None:
+    model, shot = request.getfixturevalue(equation)
     observed = shot.with_data(forward(model(layered()), shot))
     start = model(np.full((61, 41), 1.5))
     phi, full = gradient(start, observed, strategy="full")

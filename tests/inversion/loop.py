@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
+from moto import mock_aws
 
 from seisless.imaging import survey
 from seisless.inversion.documents import History, JobEnv
@@ -35,6 +40,22 @@ class Cloud:
     sfn: Any
     bucket: str
     queue_url: str
+
+
+@contextmanager
+def moto_cloud(bucket: str) -> Iterator[Cloud]:
+    """Fake credentials, moto, `bucket` and the reduction queue (for module fixtures,
+    which cannot take the function-scoped `aws_credentials`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            s3, sqs = boto3.client("s3"), boto3.client("sqs")
+            s3.create_bucket(Bucket=bucket)
+            yield Cloud(s3, sqs, boto3.client("stepfunctions"), bucket,
+                        sqs.create_queue(QueueName="reduce")["QueueUrl"])
 
 
 def upload_line(cloud: Cloud, spec: survey.LineSpec, start: np.ndarray, folder: Path) -> None:

@@ -1,0 +1,97 @@
+"""The pseudo-acoustic TTI model: vp with Thomsen's epsilon and delta and the tilt of the
+symmetry axis (theta; azimuth phi in 3-D), on the acoustic model's grid and layer.
+
+The wave equation is the coupled system of Zhang, Zhang and Zhang (2011), as Devito's
+`examples/seismic/tti` centred kernel discretises it::
+
+    m u'' = (1 + 2 epsilon) Gh u + sqrt(1 + 2 delta) Gzz v
+    m v'' = sqrt(1 + 2 delta) Gh u + Gzz v
+
+with Gzz the second derivative along the symmetry axis and Gh = Laplacian - Gzz (see
+`tti_operators`). `forward`, `born`, `gradient` and `rtm` of `seisless.imaging.solver`
+take a `TTIModel` like a `Model`: gradients and images stay with respect to squared
+slowness, in the same units and sign, so the reducer and update job treat them alike.
+
+The anisotropy enters the operators as precomputed coefficients (`1 + 2 epsilon`,
+`sqrt(1 + 2 delta)` and the components of the axis' unit vector) instead of Devito
+evaluating sines and square roots inside the stencil: the same discretisation, smaller
+kernels to compile.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import ClassVar
+
+import numpy as np
+from devito import Function
+
+from seisless.anisotropy import anisotropy
+from seisless.imaging.model import Model
+
+
+class TTIModel(Model):
+    """A `Model` with pseudo-acoustic TTI anisotropy.
+
+    Parameters
+    ----------
+    vp : array_like
+        P-wave velocity along the symmetry axis in km/s, (nx, nz) or (nx, ny, nz).
+    spacing, origin, nbl, space_order, dtype
+        As for `Model`.
+    epsilon, delta : array_like, optional
+        Thomsen parameters, |value| < 1, with epsilon >= delta everywhere (the coupled
+        system grows exponentially where delta > epsilon). Zeros when omitted.
+    theta : array_like, optional
+        Tilt of the symmetry axis from the vertical, radians in [-pi, pi].
+    phi : array_like, optional
+        Azimuth of the symmetry axis (3-D only), radians in [-pi, pi].
+
+    Put the sources in isotropic (or elliptic, epsilon = delta) cells, e.g. the water:
+    where epsilon > delta at the source, the pseudo-acoustic system's spurious qSV mode
+    (slow, trapped around the source) keeps ringing in the data (a test measures it).
+
+    The anisotropy is checked by `seisless.anisotropy.anisotropy` (an ImagingError names
+    the parameter and the rule it breaks).
+    """
+
+    physics: ClassVar[str] = "tti"
+
+    def __init__(self, vp: np.ndarray, spacing: tuple[float, ...],
+                 origin: tuple[float, ...] | None = None, *,
+                 epsilon: np.ndarray | None = None, delta: np.ndarray | None = None,
+                 theta: np.ndarray | None = None, phi: np.ndarray | None = None,
+                 nbl: int = 40, space_order: int = 8, dtype: type = np.float32) -> None:
+        super().__init__(vp, spacing, origin, nbl=nbl, space_order=space_order, dtype=dtype)
+        checked = anisotropy(self.shape, epsilon=epsilon, delta=delta, theta=theta, phi=phi)
+        self.epsilon, self.delta = checked["epsilon"], checked["delta"]
+        self.theta, self.phi = checked["theta"], checked["phi"]
+
+    def _coefficient(self, name: str, values: np.ndarray) -> Function:
+        """A time-invariant coefficient on the padded grid, its halo filled with edge
+        values too (the rotated derivatives read it there)."""
+        f = Function(name=name, grid=self.grid, space_order=self.space_order)
+        halo = [(self.nbl + lo, self.nbl + hi) for lo, hi in f.halo]
+        f.data_with_halo[:] = np.pad(values, halo, mode="edge")
+        return f
+
+    @cached_property
+    def coefficients(self) -> dict[str, Function]:
+        """`eps1 = 1 + 2 epsilon`, `delta1 = sqrt(1 + 2 delta)` and the axis' unit vector
+        `n0, n1[, n2]` (x[, y], z components)."""
+        sin_t, cos_t = np.sin(self.theta), np.cos(self.theta)
+        if self.ndim == 2:
+            axis = [sin_t, cos_t]
+        else:
+            axis = [sin_t * np.cos(self.phi), sin_t * np.sin(self.phi), cos_t]
+        values = {"eps1": 1 + 2 * self.epsilon, "delta1": np.sqrt(1 + 2 * self.delta),
+                  **{f"n{i}": a for i, a in enumerate(axis)}}
+        return {name: self._coefficient(name, v) for name, v in values.items()}
+
+    def parameters(self) -> dict[str, Function]:
+        return {**super().parameters(), **self.coefficients}
+
+    def fastest_velocity(self) -> float:
+        """vp * sqrt(1 + 2 epsilon), the horizontal velocity, at its largest bound: the
+        time step Devito's examples take for TTI."""
+        return float(self.vp.max() * np.sqrt(1 + 2 * max(float(self.epsilon.max()), 0.0)))
