@@ -104,7 +104,7 @@ def check_step(objective: Sequence[float], accepted: Sequence[bool], *,
     return StepCheck(False, base, retries)
 
 
-def _scaled_step(vp: np.ndarray, direction: np.ndarray, max_dv: float) -> float:
+def scaled_step(vp: np.ndarray, direction: np.ndarray, max_dv: float) -> float:
     """Step length along -direction (in m) whose largest velocity change is max_dv
     (to first order, dvp = -vp^3/2 dm)."""
     dv_per_step = np.max(np.abs(0.5 * vp**3 * direction))
@@ -165,7 +165,7 @@ def fwi_update(vp: np.ndarray, grad: np.ndarray, bounds: FwiBounds,
         raise ImagingError(f"gradient {grad.shape} / mask shapes do not match the model "
                            f"{vp.shape}")
     g = _masked(grad, mask)
-    step = cap = _scaled_step(vp, g, bounds.max_dv)
+    step = cap = scaled_step(vp, g, bounds.max_dv)
     if previous is not None:
         s = (1.0 / vp.astype(np.float64) ** 2 - 1.0 / previous[0].astype(np.float64) ** 2)
         y = g - _masked(previous[1], mask)

@@ -7,14 +7,12 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pytest
-from moto import mock_aws
 
 from seisless.imaging import survey
 from seisless.models import starting_model
-from tests.inversion.loop import Cloud, run_config, run_loop, upload_line
+from tests.inversion.loop import Cloud, moto_cloud, run_config, run_loop, upload_line
 
 SPEC = survey.LineSpec()
 ITERATIONS = 4
@@ -22,20 +20,11 @@ ITERATIONS = 4
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
-            patch.setenv(name, value)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            s3, sqs = boto3.client("s3"), boto3.client("sqs")
-            s3.create_bucket(Bucket="objectives")
-            cloud = Cloud(s3, sqs, boto3.client("stepfunctions"), "objectives",
-                          sqs.create_queue(QueueName="reduce")["QueueUrl"])
-            # what `seisless model smooth --sigma 150` makes of the true model
-            start = starting_model(survey.true_velocity(SPEC), 150.0, SPEC.spacing)
-            upload_line(cloud, SPEC, start, Path(tmp_path_factory.mktemp("line")))
-            yield cloud
+    with moto_cloud("objectives") as cloud:
+        # what `seisless model smooth --sigma 150` makes of the true model
+        start = starting_model(survey.true_velocity(SPEC), 150.0, SPEC.spacing)
+        upload_line(cloud, SPEC, start, Path(tmp_path_factory.mktemp("line")))
+        yield cloud
 
 
 def _kept(objective: tuple[float, ...], accepted: tuple[bool, ...]) -> list[float]:
