@@ -16,6 +16,7 @@ Lambda once the array completed is exact, ordered and needs no messages.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import Field
@@ -26,6 +27,10 @@ from seisless.errors import ConfigError, ImagingError
 from seisless.inversion.documents import History
 from seisless.inversion.keys import RunKeys
 from seisless.inversion.optimizers import armijo
+
+#: Concurrent GETs of a trial's objectives (one small object per shot: thousands of shots
+#: read one after another would take minutes of the Lambda's time).
+READERS = 32
 
 
 class SearchPlan(Document):
@@ -89,11 +94,14 @@ def judge_trial_step(s3: Any, bucket: str, run_id: str, iteration: int, trial: i
     step = trial_step(plan, trial)
     keys = RunKeys(run_id).iteration(iteration)
     here = keys.trial(trial)
-    total = 0.0
-    for index in plan.leaves:  # leaf order: the sum is reproducible
-        total += storage.get_document(
+
+    def read(index: int) -> float:
+        return storage.get_document(
             s3, bucket, here.objective(index), TrialObjective, "a trial objective",
             fix="the trial's array job ended without it; resume the run").objective
+
+    with ThreadPoolExecutor(READERS) as pool:
+        total = math.fsum(pool.map(read, plan.leaves))  # exact: independent of order
     if not math.isfinite(total):
         raise ImagingError(f"trial {trial} of iteration {iteration}: the objective is "
                            f"{total}; lower fwi.max_dv or acquisition.f0")
