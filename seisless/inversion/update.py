@@ -15,7 +15,9 @@ be re-run from its inputs and gives the same bytes.
   first step (and any step whose BB curvature is not positive) is scaled so the largest
   velocity change is `max_dv`; every step is capped at that change; velocities are
   clipped to [vmin, vmax]; the cells holding the sources or receivers and an optional
-  mask (0 in the water layer) are frozen. A rejected step is halved.
+  mask (0 in the water layer) are frozen. A rejected step is halved. This is
+  `fwi.optimizer` "bb" (the default); "lbfgs" and "cg" search along their direction within
+  the iteration instead (`seisless.inversion.propose`, `.search`, `.trials`).
 - LS-RTM: phi(x) = 0.5 ||J x - d||^2 is quadratic in the image x, so the objective at a
   step d from the base gives its curvature exactly: ||J d||^2 = 2 (phi(x + d) - phi(x) -
   <g, d>). The first step length is t = ||r||^2 / ||g||^2 (Witte et al.), which is never
