@@ -134,6 +134,21 @@ def test_fwi_lbfgs_runs_its_line_search_as_forward_only_batch_jobs(cloud, survey
     assert s3.head_object(Bucket=cloud.bucket, Key=run.iteration(1).lbfgs_s)  # the memory
 
 
+def test_a_line_search_without_an_acceptable_step_fails_naming_the_fix(cloud, survey,
+                                                                      tmp_path) -> None:
+    """One trial allowed, and a first step of 1 km/s (from 1.5 km/s, towards either
+    bound) that raises the objective: the line search's own limit ends the run."""
+    _, scan_id = survey
+    fwi = {"vmin": 0.5, "vmax": 2.5, "max_dv": 1.0, "optimizer": "cg",
+           "line_search": {"max_trials": 1}}
+    with pytest.raises(WorkflowFailedError) as failed:
+        _run(cloud, tmp_path, _fwi(scan_id, "fwi-exhausted", iterations=1, fwi=fwi))
+    assert failed.value.error == "ImagingError"
+    assert "The line search of iteration 0 found no step that lowers the objective " \
+        "enough in 1 trials" in failed.value.cause
+    assert "Raise fwi.line_search.max_trials" in failed.value.cause
+
+
 def test_a_shot_failing_for_good_is_tombstoned_and_reported(cloud, survey, tmp_path) -> None:
     _, scan_id = survey
     s3 = cloud.client("s3")
