@@ -319,7 +319,9 @@ def run_update_job(s3: Any, env: JobEnv) -> dict[str, Any]:
     """model_k + root gradient of iteration k -> model_{k+1} (FWI) or image_{k+1}
     (LS-RTM), with the objective history (and which iterates were rejected) and a
     picture. A rejected iterate (its objective above the last accepted one's, on the
-    same shots) is replaced by a shorter step from the last accepted one."""
+    same shots) is replaced by a shorter step from the last accepted one. FWI with
+    `fwi.optimizer` "lbfgs" or "cg" writes the search direction and the line search's
+    plan instead (`propose_search`); its accepted trial makes iteration k+1."""
     config = load_config(s3, env)
     if config.objective == "rtm":
         raise ConfigError("an RTM run has no update step (it is one iteration)")
