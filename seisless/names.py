@@ -24,5 +24,7 @@ ENV_BUCKET = "SEISLESS_BUCKET"
 ENV_RUN_ID = "SEISLESS_RUN_ID"
 ENV_ITERATION = "SEISLESS_ITERATION"
 ENV_REDUCE_QUEUE_URL = "REDUCE_QUEUE_URL"
+#: Set on the gradient image's line-search jobs: the trial whose objective they compute.
+ENV_TRIAL = "SEISLESS_TRIAL"
 #: Set by AWS Batch in every child of an array job.
 ENV_ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"

@@ -150,6 +150,11 @@ def put_array(s3: Any, bucket: str, key: str, array: np.ndarray,
     s3.put_object(Bucket=bucket, Key=key, Body=array_bytes(array, dtype))
 
 
+def copy(s3: Any, bucket: str, source: str, target: str) -> None:
+    """A server-side copy within the bucket (no bytes pass through the caller)."""
+    s3.copy_object(Bucket=bucket, Key=target, CopySource={"Bucket": bucket, "Key": source})
+
+
 def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [o["Key"] for page in pages for o in page.get("Contents", [])]

@@ -27,6 +27,10 @@ RUN_CONFIGS = f"{RUNS_PREFIX}*/config.json"
 SHOT_LISTS = f"{RUNS_PREFIX}*/iter-*/shots.json"
 LEAF_SIDECARS = f"{RUNS_PREFIX}*/iter-*/leaf-*.json"
 LEAVES = f"{RUNS_PREFIX}*/iter-*/leaf-*"
+SEARCH_PLANS = f"{RUNS_PREFIX}*/iter-*/search.json"
+TRIALS = f"{RUNS_PREFIX}*/iter-*/trial-*"
+ITERATION_MODELS = f"{RUNS_PREFIX}*/iter-*/model.*"
+HISTORIES = f"{RUNS_PREFIX}*/iter-*/history.json"
 #: Starting models and masks: the run input may name them only under this prefix.
 MODELS = f"{INPUT_PREFIX}*"
 #: Why each object pattern has a wildcard (cdk-nag AwsSolutions-IAM5), by pattern.
@@ -44,6 +48,12 @@ WILDCARD_REASONS = {
                    "iteration, under the execution's run id.",
     LEAVES: "Each shot's gradient leaf (.npy, .json, .job.json), under the run id and "
             "iteration the job is given.",
+    SEARCH_PLANS: "Each FWI iteration's line search plan, under the execution's run id.",
+    TRIALS: "A line-search trial's objectives, model and verdict, under the run id, "
+            "iteration and trial the job is given.",
+    ITERATION_MODELS: "The accepted trial's model, sidecar and picture become the next "
+                      "iteration's, under the execution's run id.",
+    HISTORIES: "The next iteration's objective history, under the execution's run id.",
     MODELS: "Starting models and masks are whatever keys under models/ the run input names "
             "(the input refuses any other prefix).",
     "*": "Gradient jobs read the SEG-Y file the scan names by byte ranges: a scan may be "
@@ -53,11 +63,14 @@ WILDCARD_REASONS = {
 #: Init checks the scan and the models and writes the config (a resumed run also reads
 #: its shot lists, histories and roots, hence all of runs/*); SelectShots reads the
 #: config, an existing shot list and the gathers index and writes the shot list;
-#: RecordFailed reads the shot list and the leaf sidecars and writes tombstones.
+#: RecordFailed reads the shot list and the leaf sidecars and writes tombstones;
+#: JudgeTrial reads the line search plan and the trial's objectives, writes its verdict
+#: and, on acceptance, copies the trial model to the next iteration with its history.
 STEP_OBJECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Init": ((SCAN_SUMMARIES, SCAN_GATHERS, MODELS, RUNS), (RUN_CONFIGS,)),
     "SelectShots": ((RUN_CONFIGS, SHOT_LISTS, SCAN_GATHERS), (SHOT_LISTS,)),
     "RecordFailed": ((SHOT_LISTS, LEAF_SIDECARS), (LEAF_SIDECARS,)),
+    "JudgeTrial": ((SEARCH_PLANS, TRIALS), (TRIALS, ITERATION_MODELS, HISTORIES)),
 }
 
 
@@ -96,22 +109,25 @@ class ImagingWorkflow(Construct):
 
     def _grant_jobs(self) -> None:
         """The gradient job reads the run, the model, the scan's gathers index and the
-        SEG-Y file (any key: see WILDCARD_REASONS), writes its shot's leaf and announces it;
-        the update job reads the run and the models and writes the next iteration."""
+        SEG-Y file (any key: see WILDCARD_REASONS), writes its shot's leaf and announces it,
+        or (a line-search trial) its shots' objectives and the trial model; the update job
+        reads the run and the models and writes the next iteration."""
         compute = self.compute
-        grant_objects(compute.gradient_role, self._bucket, read=["*"], write=[LEAVES])
+        grant_objects(compute.gradient_role, self._bucket, read=["*"], write=[LEAVES, TRIALS])
         self.reduction.queue.grant_send_messages(compute.gradient_role)
         grant_objects(compute.update_role, self._bucket, read=[RUNS, MODELS], write=[RUNS])
 
     def _step_lambdas(self, *, log_retention: logs.RetentionDays,
                       removal_policy: RemovalPolicy) -> dict[str, lambda_.DockerImageFunction]:
-        """Init, SelectShots and RecordFailed, each allowed the objects it touches (see
+        """Init, SelectShots, RecordFailed and JudgeTrial, each allowed the objects it
+        touches (see
         `STEP_OBJECTS`); RecordFailed also announces a failed shot's tombstone leaf."""
         env = {ENV_BUCKET: self._bucket.bucket_name}
         fns = {}
         for name, handler, extra in (("Init", "init", {}), ("SelectShots", "select_shots", {}),
                                      ("RecordFailed", "record_failed", {
-                                         ENV_REDUCE_QUEUE_URL: self.reduction.queue.queue_url})):
+                                         ENV_REDUCE_QUEUE_URL: self.reduction.queue.queue_url}),
+                                     ("JudgeTrial", "judge_trial", {})):
             fn = docker_function(self, name, f"lambdas.imaging.steps.{handler}", memory_mb=1024,
                                  timeout=Duration.minutes(2), log_retention=log_retention,
                                  removal_policy=removal_policy, environment={**env, **extra})
@@ -155,6 +171,7 @@ class ImagingWorkflow(Construct):
             "InitFunctionArn": self.functions["Init"].function_arn,
             "SelectShotsFunctionArn": self.functions["SelectShots"].function_arn,
             "RecordFailedFunctionArn": self.functions["RecordFailed"].function_arn,
+            "JudgeTrialFunctionArn": self.functions["JudgeTrial"].function_arn,
             "JobQueueArn": compute.queue.job_queue_arn,
             "GradientJobDefinitionArn": compute.gradient.job_definition_arn,
             "UpdateJobDefinitionArn": compute.update.job_definition_arn,
@@ -174,7 +191,7 @@ class ImagingWorkflow(Construct):
             wildcard_finding("*"): "batch:DescribeJobs accepts no resource but *; it reads "
                                    "why the failed array children failed."})
         acknowledge(self.reduction.function.role, reasons(RUNS))
-        acknowledge(self.compute.gradient_role, reasons("*", LEAVES))
+        acknowledge(self.compute.gradient_role, reasons("*", LEAVES, TRIALS))
         acknowledge(self.compute.update_role, reasons(RUNS, MODELS))
         acknowledge(sm_role, {
             wildcard_finding("*"): "batch:DescribeJobs/TerminateJob, CloudWatch Logs delivery "

@@ -1,7 +1,8 @@
 """Batch entrypoint of the per-shot gradient job: `python -m containers.gradient.entrypoint`.
 
 Environment: SEISLESS_BUCKET, SEISLESS_RUN_ID, SEISLESS_ITERATION,
-AWS_BATCH_JOB_ARRAY_INDEX (the shot's position in the iteration's list), REDUCE_QUEUE_URL.
+AWS_BATCH_JOB_ARRAY_INDEX (the shot's position in the iteration's list), REDUCE_QUEUE_URL;
+SEISLESS_TRIAL makes it a line search's forward-only trial job (objectives only).
 Threads follow the CPUs the job was given unless OMP_NUM_THREADS is set.
 """
 
@@ -17,12 +18,19 @@ os.environ.setdefault("DEVITO_LOGGING", "WARNING")
 
 import boto3
 
+from seisless.inversion.documents import JobEnv
 from seisless.inversion.jobs import run_entrypoint, run_gradient_job
+from seisless.inversion.trials import run_trial_job
+
+
+def _job(env: JobEnv) -> dict:
+    if env.trial is not None:
+        return run_trial_job(boto3.client("s3"), env)
+    return run_gradient_job(boto3.client("s3"), boto3.client("sqs"), env)
 
 
 def main() -> int:
-    return run_entrypoint(
-        lambda env: run_gradient_job(boto3.client("s3"), boto3.client("sqs"), env))
+    return run_entrypoint(_job)
 
 
 if __name__ == "__main__":

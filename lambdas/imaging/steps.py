@@ -1,4 +1,4 @@
-"""Init, SelectShots and RecordFailedShots handlers: parse the state, call seisless.
+"""Init, SelectShots, RecordFailedShots and JudgeTrial handlers: parse the state, call seisless.
 
 Raises the seisless error on anything wrong (e.g. `ConfigError`); Lambda reports the
 class name as the error type and the message as its cause, which the state machine's
@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from lambdas import observability as obs
 from seisless.errors import ConfigError
 from seisless.inversion.documents import IterationPlan, RunState
+from seisless.inversion.search import judge_trial_step
 from seisless.inversion.steps import init_step, record_failed_shots, select_shots_step
 
 logger = Logger(service="seisless-imaging")
@@ -74,3 +75,14 @@ def record_failed(event: dict[str, Any], context: Any) -> dict[str, Any]:
                        value=len(result["tombstoned_shots"]))
     logger.warning("shots tombstoned", extra=result)
     return result
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+def judge_trial(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    state = RunState.model_validate(event["run"])
+    iteration, trial = int(event["iteration"]), int(event["trial"])
+    logger.append_keys(run_id=state.run_id, iteration=iteration, trial=trial)
+    verdict = judge_trial_step(_client("s3"), state.bucket, state.run_id, iteration, trial)
+    logger.info("trial judged", extra=verdict.model_dump())
+    return verdict.model_dump()

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from seisless.local import LocalCloud
 
 #: The states whose exit the progress reports (statemachines/imaging.asl.json).
-SELECT_STATE, UPDATE_STATE = "SelectShots", "Update"
+SELECT_STATE, UPDATE_STATE, JUDGE_STATE = "SelectShots", "Update", "JudgeTrial"
 
 
 def _leaf_sidecar(keys: IterationKeys, index: int) -> str:
@@ -57,14 +57,26 @@ class RunProgress:
             self._iteration, self._done = plan["iteration"], -1
             self._shots = plan["tree"]["n_leaves"]
             self._say(f"iteration {self._iteration}: {self._shots} shots")
-        elif details["name"] == UPDATE_STATE and self._iteration is not None:
-            history = get_json(self._target.s3, self._target.bucket,
-                               self._run.iteration(self._iteration + 1).history,
-                               what="the objective history", fix="the Update job writes it")
-            accepted = (history.get("accepted") or [True])[-1]
-            verdict = "" if accepted else " (it rose: step rejected, a shorter one follows)"
-            self._say(f"iteration {self._iteration} done: objective "
-                      f"{history['objective'][-1]:.6g}{verdict}")
+        elif details["name"] == JUDGE_STATE and self._iteration is not None:
+            search = json.loads(details["output"])["search"]
+            verdict = "accepted" if search["accepted"] else "rejected"
+            self._say(f"  line search trial {search['trial'] - 1}: objective "
+                      f"{search['objective']:.6g} at step {search['step']:.3g}, {verdict}")
+            if search["accepted"]:
+                self._done_iteration()
+        elif details["name"] == UPDATE_STATE and self._iteration is not None and \
+                not json.loads(details["output"])["run"].get("line_search"):
+            self._done_iteration()
+
+    def _done_iteration(self) -> None:
+        """Iteration k's objective, once its update (or accepted trial) wrote k+1's history."""
+        history = get_json(self._target.s3, self._target.bucket,
+                           self._run.iteration(self._iteration + 1).history,
+                           what="the objective history", fix="the Update job writes it")
+        accepted = (history.get("accepted") or [True])[-1]
+        verdict = "" if accepted else " (it rose: step rejected, a shorter one follows)"
+        self._say(f"iteration {self._iteration} done: objective "
+                  f"{history['objective'][-1]:.6g}{verdict}")
 
     def poll(self) -> None:
         if self._iteration is None:

@@ -28,6 +28,7 @@ from seisless.names import (
     ENV_ITERATION,
     ENV_REDUCE_QUEUE_URL,
     ENV_RUN_ID,
+    ENV_TRIAL,
 )
 
 Objective = Literal["fwi", "lsrtm", "rtm"]
@@ -123,11 +124,32 @@ class MemorySpec(Document):
                                      description="64 MiB .. 16 TiB")
 
 
+class LineSearchSpec(Document):
+    """The backtracking line search of the "lbfgs" and "cg" optimizers: each trial is one
+    Batch array of forward-only jobs."""
+
+    max_trials: int = Field(default=5, ge=1, le=20,
+                            description="trial steps per iteration before the run stops")
+    c1: float = Field(default=1e-4, gt=0, lt=0.5, description="Armijo constant")
+    shrink: float = Field(default=0.5, ge=0.1, le=0.9,
+                          description="each rejected step is multiplied by this")
+
+
 class FwiSpec(Document):
     vmin: float = Field(gt=0, le=20, description="km/s")
     vmax: float = Field(gt=0, le=20, description="km/s")
     max_dv: float = Field(default=0.1, gt=0, le=20, description="largest velocity change, km/s")
     mask_key: InputKey | None = None
+    optimizer: Literal["bb", "lbfgs", "cg"] = Field(
+        default="bb", description="bb: Barzilai-Borwein steps checked across iterations; "
+        "lbfgs / cg: a line search of forward-only trials within each iteration")
+    memory: int = Field(default=5, ge=1, le=50, description="L-BFGS pairs kept")
+    line_search: LineSearchSpec = LineSearchSpec()
+
+    @property
+    def searches(self) -> bool:
+        """Whether each iteration runs a line search (every optimizer but BB)."""
+        return self.optimizer != "bb"
 
 
 class LsrtmSpec(Document):
@@ -281,6 +303,8 @@ class RunState(Document):
     iterations: int = Field(ge=1)
     reduction_timeout_s: int = Field(ge=1)
     reduction_heartbeat_s: int = Field(ge=1)
+    line_search: bool = Field(default=False, description="FWI with 'lbfgs' or 'cg'")
+    max_trials: int = Field(default=1, ge=1, description="line-search trials per iteration")
 
 
 class IterationPlan(Document):
@@ -293,6 +317,7 @@ class IterationPlan(Document):
     max_missing: int = Field(ge=0, description="tombstones allowed before the run fails")
     gradient_job_name: str
     update_job_name: str
+    trial_job_name: str = Field(description="the line search's forward-only array jobs")
 
 
 class JobEnv(Document):
@@ -303,12 +328,15 @@ class JobEnv(Document):
     iteration: int = Field(ge=0)
     index: int = Field(default=0, ge=0)
     queue_url: str | None = None
+    trial: int | None = Field(default=None, ge=0,
+                              description="set: a forward-only line-search trial job")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> JobEnv:
         env = os.environ if environ is None else environ
         names = {"bucket": ENV_BUCKET, "run_id": ENV_RUN_ID, "iteration": ENV_ITERATION,
-                 "index": ENV_ARRAY_INDEX, "queue_url": ENV_REDUCE_QUEUE_URL}
+                 "index": ENV_ARRAY_INDEX, "queue_url": ENV_REDUCE_QUEUE_URL,
+                 "trial": ENV_TRIAL}
         required = (ENV_BUCKET, ENV_RUN_ID, ENV_ITERATION)
         missing = [name for name in required if name not in env]
         if missing:

@@ -33,6 +33,7 @@ from seisless.inversion.documents import (
 )
 from seisless.inversion.keys import IterationKeys, RunKeys
 from seisless.inversion.pictures import model_png
+from seisless.inversion.propose import propose_search
 from seisless.reduce import (
     Node,
     Sidecar,
@@ -72,9 +73,9 @@ def current_velocity(s3: Any, env: JobEnv, config: RunConfig, iteration: int) ->
     return storage.get_array(s3, env.bucket, config.model.key, what="the starting model")
 
 
-def leaves_of_job(env: JobEnv, shots: ShotList) -> range:
-    """The leaves array child `env.index` computes (one, unless the iteration has more
-    shots than an array job may have children)."""
+def shots_of_child(env: JobEnv, shots: ShotList) -> range:
+    """The positions in `shots` array child `env.index` solves (one, unless the
+    iteration has more shots than an array job may have children)."""
     n = len(shots.shots)
     per = shots_per_job(n)
     n_jobs = -(-n // per)
@@ -82,39 +83,59 @@ def leaves_of_job(env: JobEnv, shots: ShotList) -> range:
         raise ConfigError(f"array index {env.index} is out of range: iteration "
                           f"{env.iteration} has {n} shots in {n_jobs} jobs "
                           f"(indices 0..{n_jobs - 1})")
+    return range(env.index * per, min((env.index + 1) * per, n))
+
+
+def leaves_of_job(env: JobEnv, shots: ShotList) -> range:
+    """The leaves gradient child `env.index` computes and announces."""
+    leaves = shots_of_child(env, shots)
     if env.queue_url is None:
         raise ConfigError("REDUCE_QUEUE_URL is not set; the job must announce its leaf")
-    return range(env.index * per, min((env.index + 1) * per, n))
+    return leaves
+
+
+def build_model(s3: Any, bucket: str, config: RunConfig, vp: np.ndarray) -> Any:
+    """The Devito model of velocity `vp` on the run's grid, TTI where the run names
+    anisotropy arrays (Devito imported here)."""
+    from seisless.imaging import Model, TTIModel
+
+    spec = config.model
+    if vp.ndim != len(spec.spacing):
+        raise ConfigError(f"the model is {vp.ndim}-D but model.spacing has "
+                          f"{len(spec.spacing)} values")
+    tti = anisotropy.read(s3, bucket, spec.anisotropy_keys)  # empty: acoustic
+    return (TTIModel if tti else Model)(vp, spec.spacing, spec.origin, nbl=spec.nbl,
+                                        space_order=spec.space_order, **tti)
+
+
+def read_field_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int) -> Any:
+    """Shot `field_record` with its observed data, read from the SEG-Y by byte ranges."""
+    from seisless.imaging.segy_shot import read_shot, shot_ranges
+
+    gathers = pq.read_table(io.BytesIO(storage.get_bytes(
+        s3, env.bucket, config.data.gathers_key, what="the scan's gathers index")))
+    acq = config.acquisition
+    return read_shot(f"s3://{env.bucket}/{config.data.segy_key}",
+                     shot_ranges(gathers, field_record), f0=acq.f0, field_record=field_record,
+                     s3_client=s3, source_depth=acq.source_depth,
+                     receiver_depth=acq.receiver_depth, origin_x=acq.origin_x)
 
 
 def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int
                 ) -> tuple[float, np.ndarray, dict[str, float]]:
     """Read the shot by byte ranges and solve it with Devito: (objective, gradient,
     seconds per phase). The only place the inversion loop touches the physics."""
-    from seisless.imaging import Model, TTIModel, solver
-    from seisless.imaging.segy_shot import read_shot, shot_ranges
+    from seisless.imaging import solver
 
     t0 = time.perf_counter()
-    vp = current_velocity(s3, env, config, env.iteration)
-    spec = config.model
-    if vp.ndim != len(spec.spacing):
-        raise ConfigError(f"the model is {vp.ndim}-D but model.spacing has "
-                          f"{len(spec.spacing)} values")
-    tti = anisotropy.read(s3, env.bucket, spec.anisotropy_keys)  # empty: acoustic
-    model = (TTIModel if tti else Model)(vp, spec.spacing, spec.origin, nbl=spec.nbl,
-                                         space_order=spec.space_order, **tti)
+    model = build_model(s3, env.bucket, config, current_velocity(s3, env, config,
+                                                                 env.iteration))
     image = None
     if config.objective == "lsrtm" and env.iteration > 0:
         here = RunKeys(env.run_id).iteration(env.iteration)
         image = storage.get_array(s3, env.bucket, here.image)
-    gathers = pq.read_table(io.BytesIO(storage.get_bytes(
-        s3, env.bucket, config.data.gathers_key, what="the scan's gathers index")))
-    acq = config.acquisition
     t_read = time.perf_counter()
-    shot = read_shot(f"s3://{env.bucket}/{config.data.segy_key}",
-                     shot_ranges(gathers, field_record), f0=acq.f0, field_record=field_record,
-                     s3_client=s3, source_depth=acq.source_depth,
-                     receiver_depth=acq.receiver_depth, origin_x=acq.origin_x)
+    shot = read_field_shot(s3, env, config, field_record)
     t_solve = time.perf_counter()
     mem = config.memory
     options = {"strategy": mem.strategy, "factor": mem.factor, "memory_budget": mem.budget_bytes}
@@ -218,17 +239,16 @@ class _Iterations:
         return image, storage.get_array(self.s3, self.env.bucket, keys.bregman_z)
 
 
-def _fwi_step(data: _Iterations, history: History, check: update.StepCheck,
-              previous: int | None) -> tuple[dict[str, np.ndarray], float]:
-    """FWI: a BB step from the accepted iterate (previous = the accepted one before it),
-    or half the rejected step from the base."""
+def fwi_bounds_and_mask(data: _Iterations, vp: np.ndarray, grad: np.ndarray
+                        ) -> tuple[update.FwiBounds, np.ndarray]:
+    """The FWI bounds and the gradient's mask: the acquisition's cells frozen, times the
+    user's `fwi.mask_key` if given."""
     config = data.config
     if config.fwi is None:
         raise ConfigError("an FWI run needs an 'fwi' section (vmin, vmax, max_dv)")
-    bounds = update.FwiBounds(config.fwi.vmin, config.fwi.vmax, config.fwi.max_dv)
-    vp, grad = data.velocity(check.base), data.gradient(check.base)
     if grad.shape != vp.shape:
         raise ConfigError(f"the gradient {grad.shape} and the model {vp.shape} differ")
+    bounds = update.FwiBounds(config.fwi.vmin, config.fwi.vmax, config.fwi.max_dv)
     acq, spec = config.acquisition, config.model
     mask = update.acquisition_mask(vp.shape, spec.spacing[-1],
                                    spec.origin[-1] if spec.origin else 0.0,
@@ -240,6 +260,15 @@ def _fwi_step(data: _Iterations, history: History, check: update.StepCheck,
             raise ConfigError(f"fwi.mask_key's array is {user.shape} but the model is "
                               f"{vp.shape}")
         mask = mask * user
+    return bounds, mask
+
+
+def _fwi_step(data: _Iterations, history: History, check: update.StepCheck,
+              previous: int | None) -> tuple[dict[str, np.ndarray], float]:
+    """FWI: a BB step from the accepted iterate (previous = the accepted one before it),
+    or half the rejected step from the base."""
+    vp, grad = data.velocity(check.base), data.gradient(check.base)
+    bounds, mask = fwi_bounds_and_mask(data, vp, grad)
     if not check.accepted:
         model, step = update.fwi_retry(vp, grad, history.step, bounds, mask)
     else:
@@ -294,7 +323,9 @@ def run_update_job(s3: Any, env: JobEnv) -> dict[str, Any]:
     """model_k + root gradient of iteration k -> model_{k+1} (FWI) or image_{k+1}
     (LS-RTM), with the objective history (and which iterates were rejected) and a
     picture. A rejected iterate (its objective above the last accepted one's, on the
-    same shots) is replaced by a shorter step from the last accepted one."""
+    same shots) is replaced by a shorter step from the last accepted one. FWI with
+    `fwi.optimizer` "lbfgs" or "cg" writes the search direction and the line search's
+    plan instead (`propose_search`); its accepted trial makes iteration k+1."""
     config = load_config(s3, env)
     if config.objective == "rtm":
         raise ConfigError("an RTM run has no update step (it is one iteration)")
@@ -302,6 +333,9 @@ def run_update_job(s3: Any, env: JobEnv) -> dict[str, Any]:
     data = _Iterations(s3, env, config)
     history = (storage.get_document(s3, env.bucket, RunKeys(env.run_id).iteration(k).history,
                                     History, "the history") if k > 0 else History())
+    if config.objective == "fwi" and config.fwi is not None and config.fwi.searches:
+        vp = data.velocity(k)
+        return propose_search(data, history, *fwi_bounds_and_mask(data, vp, data.gradient(k)))
     objective = (*history.objective, data.objective(k))
     previous = history.last_accepted
     # A step is checked when its objective adds up the same shots as the base's and

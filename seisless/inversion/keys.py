@@ -13,6 +13,12 @@ below is stated once::
     runs/<id>/iter-<k>/image.npy|json     LS-RTM image (k > 0); z.npy its Bregman variable
     runs/<id>/iter-<k>/history.json       objective history up to iteration k-1
     runs/<id>/iter-<k>/model.png          picture of the model or image
+    runs/<id>/iter-<k>/search.json        FWI line search: SearchPlan (lbfgs, cg)
+    runs/<id>/iter-<k>/direction.npy      its search direction (squared slowness)
+    runs/<id>/iter-<k>/lbfgs-s.npy|y.npy  L-BFGS pair from iteration k-1 to k (if usable)
+    runs/<id>/iter-<k>/trial-<t>/objective-<i>.json  trial t's objective of shot i
+    runs/<id>/iter-<k>/trial-<t>/model.npy|json|png  trial t's model
+    runs/<id>/iter-<k>/trial-<t>/verdict.json        its summed objective, accepted or not
 """
 
 from __future__ import annotations
@@ -72,6 +78,25 @@ class IterationKeys:
     def picture(self) -> str:
         return self._key("model.png")
 
+    @property
+    def search(self) -> str:
+        return self._key("search.json")
+
+    @property
+    def direction(self) -> str:
+        return self._key("direction.npy")
+
+    @property
+    def lbfgs_s(self) -> str:
+        return self._key("lbfgs-s.npy")
+
+    @property
+    def lbfgs_y(self) -> str:
+        return self._key("lbfgs-y.npy")
+
+    def trial(self, t: int) -> TrialKeys:
+        return TrialKeys(self.prefix + f"trial-{t}/")
+
     def node_stem(self, level: int, index: int) -> str:
         """`leaf-<i>` for level 0, `l<L>-<p>` above; `.npy` / `.json` complete it."""
         return self._key(f"leaf-{index}" if level == 0 else f"l{level}-{index}")
@@ -79,6 +104,32 @@ class IterationKeys:
     def leaf_record(self, index: int) -> str:
         """The gradient job's record of shot `index` (not part of the tree)."""
         return self.node_stem(0, index) + ".job.json"
+
+
+@dataclass(frozen=True)
+class TrialKeys:
+    """The keys of one line-search trial of an iteration (under `prefix`)."""
+
+    prefix: str
+
+    def objective(self, index: int) -> str:
+        return f"{self.prefix}objective-{index}.json"
+
+    @property
+    def model(self) -> str:
+        return self.prefix + "model.npy"
+
+    @property
+    def model_meta(self) -> str:
+        return self.prefix + "model.json"
+
+    @property
+    def picture(self) -> str:
+        return self.prefix + "model.png"
+
+    @property
+    def verdict(self) -> str:
+        return self.prefix + "verdict.json"
 
 
 @dataclass(frozen=True)

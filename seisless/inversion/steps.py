@@ -207,10 +207,13 @@ def init_step(s3: Any, bucket: str, data: Any, execution_name: str) -> RunState:
         raise ConfigError(f"run {run_id!r} already exists (s3://{bucket}/{key}); choose "
                           "another run_id, or set \"resume\": true to continue it")
     storage.put_json(s3, bucket, key, config.model_dump(mode="json"))
+    searches = config.objective == "fwi" and config.fwi is not None and config.fwi.searches
     return RunState(bucket=bucket, run_id=run_id, objective=config.objective,
                     iteration=start, iterations=config.iterations,
                     reduction_timeout_s=request.reduction_timeout_s,
-                    reduction_heartbeat_s=request.reduction_heartbeat_s)
+                    reduction_heartbeat_s=request.reduction_heartbeat_s,
+                    line_search=searches,
+                    max_trials=config.fwi.line_search.max_trials if searches else 1)
 
 
 def choose_shots(all_shots: list[int], config: RunConfig, iteration: int) -> list[int]:
@@ -240,7 +243,8 @@ def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
         tree=TreeSpec(n_leaves=n, fan_in=config.fan_in),
         max_missing=math.floor(config.shots.missing_tolerance * n),
         gradient_job_name=job_name(state.run_id, "gradient", k),
-        update_job_name=job_name(state.run_id, "update", k))
+        update_job_name=job_name(state.run_id, "update", k),
+        trial_job_name=job_name(state.run_id, "trial", k))
 
 
 def failure_reason(cause: str | None) -> str:

@@ -15,7 +15,9 @@ be re-run from its inputs and gives the same bytes.
   first step (and any step whose BB curvature is not positive) is scaled so the largest
   velocity change is `max_dv`; every step is capped at that change; velocities are
   clipped to [vmin, vmax]; the cells holding the sources or receivers and an optional
-  mask (0 in the water layer) are frozen. A rejected step is halved.
+  mask (0 in the water layer) are frozen. A rejected step is halved. This is
+  `fwi.optimizer` "bb" (the default); "lbfgs" and "cg" search along their direction within
+  the iteration instead (`seisless.inversion.propose`, `.search`, `.trials`).
 - LS-RTM: phi(x) = 0.5 ||J x - d||^2 is quadratic in the image x, so the objective at a
   step d from the base gives its curvature exactly: ||J d||^2 = 2 (phi(x + d) - phi(x) -
   <g, d>). The first step length is t = ||r||^2 / ||g||^2 (Witte et al.), which is never
@@ -104,7 +106,7 @@ def check_step(objective: Sequence[float], accepted: Sequence[bool], *,
     return StepCheck(False, base, retries)
 
 
-def _scaled_step(vp: np.ndarray, direction: np.ndarray, max_dv: float) -> float:
+def scaled_step(vp: np.ndarray, direction: np.ndarray, max_dv: float) -> float:
     """Step length along -direction (in m) whose largest velocity change is max_dv
     (to first order, dvp = -vp^3/2 dm)."""
     dv_per_step = np.max(np.abs(0.5 * vp**3 * direction))
@@ -165,7 +167,7 @@ def fwi_update(vp: np.ndarray, grad: np.ndarray, bounds: FwiBounds,
         raise ImagingError(f"gradient {grad.shape} / mask shapes do not match the model "
                            f"{vp.shape}")
     g = _masked(grad, mask)
-    step = cap = _scaled_step(vp, g, bounds.max_dv)
+    step = cap = scaled_step(vp, g, bounds.max_dv)
     if previous is not None:
         s = (1.0 / vp.astype(np.float64) ** 2 - 1.0 / previous[0].astype(np.float64) ** 2)
         y = g - _masked(previous[1], mask)

@@ -116,3 +116,30 @@ def _all_states(definition: dict[str, Any]) -> dict[str, Any]:
             if key in state:
                 found.update(_all_states(state[key]))
     return found
+
+
+def test_line_search_loop_is_bounded_and_bb_runs_no_trial_jobs(template_json: dict) -> None:
+    """After Update, BB (line_search false) goes straight to Advance; the trial loop is
+    Batch forward-only jobs -> JudgeTrial -> a Choice that loops while the counter is
+    below max_trials and otherwise ends in a Fail state of type ImagingError."""
+    states = _all_states(_imaging_definition(template_json)[0])
+    assert states["Update"]["Next"] == "IsLineSearch"
+    choice = states["IsLineSearch"]
+    assert choice["Default"] == "Advance"
+    assert choice["Choices"] == [{"Variable": "$.run.line_search", "BooleanEquals": True,
+                                  "Next": "StartLineSearch"}]
+    for name in ("TrialObjectives", "TrialObjective"):
+        trial = states[name]
+        assert trial["Resource"] == "arn:aws:states:::batch:submitJob.sync"
+        env = {e["Name"]: e for e in trial["Parameters"]["ContainerOverrides"]["Environment"]}
+        assert env["SEISLESS_TRIAL"]["Value.$"] == "$.search.trial_str"
+        assert trial["Next"] == "JudgeTrial"
+    accepted, below_limit = states["IsTrialAccepted"]["Choices"]
+    assert accepted["Next"] == "Advance"
+    assert below_limit["NumericLessThanPath"] == "$.run.max_trials"
+    exhausted = states[states["IsTrialAccepted"]["Default"]]
+    assert exhausted["Type"] == "Fail" and exhausted["Error"] == "ImagingError"
+    assert "fwi.line_search.max_trials" in exhausted["CausePath"]
+    advance = states["Advance"]["Parameters"]["run"]
+    assert advance["line_search.$"] == "$.run.line_search"
+    assert advance["max_trials.$"] == "$.run.max_trials"

@@ -42,8 +42,11 @@ def _objects(role: tuple[str, list[Grant]], action: str) -> set[str]:
     ("ImagingRecordFailedRole",
      {"runs/*/iter-*/shots.json", "runs/*/iter-*/leaf-*.json"},
      {"runs/*/iter-*/leaf-*.json"}),
+    ("ImagingJudgeTrialRole",
+     {"runs/*/iter-*/search.json", "runs/*/iter-*/trial-*"},
+     {"runs/*/iter-*/trial-*", "runs/*/iter-*/model.*", "runs/*/iter-*/history.json"}),
     ("ImagingBatchUpdateJobRole", {"runs/*", "models/*"}, {"runs/*"}),
-    ("ImagingBatchGradientJobRole", {"*"}, {"runs/*/iter-*/leaf-*"}),
+    ("ImagingBatchGradientJobRole", {"*"}, {"runs/*/iter-*/leaf-*", "runs/*/iter-*/trial-*"}),
 ])
 def test_each_principal_reads_and_writes_only_its_objects(
         template_json: dict[str, Any], role: str, reads: set[str], writes: set[str]) -> None:
@@ -52,7 +55,8 @@ def test_each_principal_reads_and_writes_only_its_objects(
     assert _objects(grants, "s3:PutObject") == writes
 
 
-@pytest.mark.parametrize("role", ["ImagingSelectShotsRole", "ImagingRecordFailedRole"])
+@pytest.mark.parametrize("role", ["ImagingSelectShotsRole", "ImagingRecordFailedRole",
+                                  "ImagingJudgeTrialRole"])
 def test_selectshots_and_recordfailed_read_no_models_nor_scan_summaries(
         template_json: dict[str, Any], role: str) -> None:
     reads = _objects(_role(template_json, role), "s3:GetObject")
@@ -72,3 +76,9 @@ def test_update_job_has_its_own_role_without_sqs(template_json: dict[str, Any]) 
     grants = role_grants(template_json)
     assert not any(a.startswith("sqs:") for g in grants[update] for a in g.actions)
     assert any("sqs:SendMessage" in g.actions for g in grants[gradient])
+
+
+def test_judge_trial_sends_no_messages_and_submits_no_jobs(template_json: dict[str, Any]) -> None:
+    _, grants = _role(template_json, "ImagingJudgeTrialRole")
+    actions = {a for g in grants for a in g.actions}
+    assert not any(a.startswith(("sqs:", "batch:", "states:")) for a in actions), actions

@@ -120,7 +120,8 @@ def test_asl_inlined_and_references_only_created_resources(template_json: dict) 
 def test_one_image_three_handlers(template_json: dict) -> None:
     functions = resources(template_json, "AWS::Lambda::Function").values()
     commands = sorted(f["Properties"]["ImageConfig"]["Command"][0] for f in functions)
-    assert commands == ["lambdas.imaging.steps.init", "lambdas.imaging.steps.record_failed",
+    assert commands == ["lambdas.imaging.steps.init", "lambdas.imaging.steps.judge_trial",
+                        "lambdas.imaging.steps.record_failed",
                         "lambdas.imaging.steps.select_shots",
                         "lambdas.reducer.handler.lambda_handler", "lambdas.scan.merge.handler",
                         "lambdas.scan.plan.handler", "lambdas.scan.worker.handler"]

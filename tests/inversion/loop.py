@@ -1,5 +1,6 @@
 """The imaging loop in one process: the real gradient and update jobs against moto, the
-reduction driven by draining its queue, no state machine (the local cloud's run of the
+reduction driven by draining its queue, an FWI line search's trial jobs and judge run
+the way the state machine runs them, no state machine (the local cloud's run of the
 same jobs is covered elsewhere; this keeps many-iteration checks under a minute)."""
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
+from seisless.errors import ImagingError
 from seisless.imaging import survey
 from seisless.inversion.documents import History, JobEnv
 from seisless.inversion.jobs import run_gradient_job, run_update_job
 from seisless.inversion.keys import RunKeys
+from seisless.inversion.search import judge_trial_step
+from seisless.inversion.trials import run_trial_job
 from seisless.messages import parse_message
 from seisless.reduce import ReduceServices, handle
 from seisless.scan import run_direct
@@ -44,8 +48,8 @@ class Cloud:
 
 @contextmanager
 def moto_cloud(bucket: str) -> Iterator[Cloud]:
-    """Fake credentials, moto, `bucket` and the reduction queue (for module fixtures,
-    which cannot take the function-scoped `aws_credentials`)."""
+    """moto's S3, SQS and Step Functions with fake credentials, a bucket and a queue (for
+    module fixtures, which cannot take the function-scoped `aws_credentials`)."""
     with pytest.MonkeyPatch.context() as patch:
         for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                             "AWS_DEFAULT_REGION": "us-east-1"}.items():
@@ -96,6 +100,19 @@ def _reduce(cloud: Cloud) -> None:
                                      ReceiptHandle=message["ReceiptHandle"])
 
 
+def _line_search(cloud: Cloud, config: dict[str, Any], k: int, n_shots: int) -> None:
+    """Trials of iteration k (one forward-only job per shot, then the judge) until one
+    is accepted, as the state machine's line-search loop runs them."""
+    max_trials = config["fwi"].get("line_search", {}).get("max_trials", 5)
+    for trial in range(max_trials):
+        for index in range(n_shots):
+            run_trial_job(cloud.s3, JobEnv(bucket=cloud.bucket, run_id=config["run_id"],
+                                           iteration=k, index=index, trial=trial))
+        if judge_trial_step(cloud.s3, cloud.bucket, config["run_id"], k, trial).accepted:
+            return
+    raise ImagingError(f"iteration {k}: no trial accepted in {max_trials}")
+
+
 def run_loop(cloud: Cloud, config: dict[str, Any], shots: list[int], iterations: int
              ) -> History:
     """`iterations` iterations of the run on all `shots`; the last history."""
@@ -112,5 +129,7 @@ def run_loop(cloud: Cloud, config: dict[str, Any], shots: list[int], iterations:
         _reduce(cloud)
         run_update_job(cloud.s3, JobEnv(bucket=cloud.bucket, run_id=config["run_id"],
                                         iteration=k))
+        if config.get("fwi", {}).get("optimizer", "bb") != "bb":
+            _line_search(cloud, config, k, len(shots))
     body = cloud.s3.get_object(Bucket=cloud.bucket, Key=run.iteration(iterations).history)
     return History.model_validate_json(body["Body"].read())

@@ -100,6 +100,55 @@ def test_fwi_two_iterations_with_a_spot_reclaim(cloud, survey, tmp_path) -> None
     np.testing.assert_allclose(root, expected, rtol=0, atol=2e-3 * np.abs(expected).max())
 
 
+def test_fwi_lbfgs_runs_its_line_search_as_forward_only_batch_jobs(cloud, survey,
+                                                                   tmp_path) -> None:
+    """L-BFGS through the real state machine: per iteration a gradient array, the update
+    job's proposal, then trial arrays of forward-only jobs and the JudgeTrial Lambda."""
+    _, scan_id = survey
+    lines: list[str] = []
+    fwi = {"vmin": 1.4, "vmax": 2.5, "max_dv": 0.05, "optimizer": "lbfgs",
+           "line_search": {"max_trials": 3}}
+    result = _run(cloud, tmp_path, _fwi(scan_id, "fwi-lbfgs", fwi=fwi), say=lines.append)
+    objective = result["objective"]
+    assert len(objective) == 2 and objective[1] < objective[0]
+    assert result["result"] == "iter-2/model.npy"
+    s3, batch = cloud.client("s3"), cloud.client("batch")
+    queue = batch.describe_job_queues()["jobQueues"][0]["jobQueueArn"]
+    arrays = [j["jobName"] for j in batch.list_jobs(jobQueue=queue, jobStatus="SUCCEEDED")
+              ["jobSummaryList"] if ":" not in j["jobId"]]  # children are <parent>:<index>
+    run = RunKeys("fwi-lbfgs")
+    for k in (0, 1):
+        listed = {o["Key"] for o in s3.list_objects_v2(
+            Bucket=cloud.bucket, Prefix=run.iteration(k).prefix)["Contents"]}
+        trials = sorted(key for key in listed if key.endswith("verdict.json"))
+        verdicts = [json.loads(s3.get_object(Bucket=cloud.bucket, Key=key)["Body"].read())
+                    for key in trials]
+        assert verdicts and verdicts[-1]["accepted"] and verdicts[-1]["objective"] < objective[k]
+        assert arrays.count(f"fwi-lbfgs-trial-{k}") == len(verdicts)  # an array per trial
+        assert {run.iteration(k).trial(0).objective(i) for i in range(3)} <= listed
+        assert not any("/trial-" in key and "leaf-" in key for key in listed)  # no gradients
+        assert f"  line search trial {len(verdicts) - 1}: objective " \
+            f"{verdicts[-1]['objective']:.6g} at step {verdicts[-1]['step']:.3g}, accepted" \
+            in lines
+        assert f"iteration {k} done: objective {objective[k]:.6g}" in lines
+    assert s3.head_object(Bucket=cloud.bucket, Key=run.iteration(1).lbfgs_s)  # the memory
+
+
+def test_a_line_search_without_an_acceptable_step_fails_naming_the_fix(cloud, survey,
+                                                                      tmp_path) -> None:
+    """One trial allowed, and a first step of 1 km/s (from 1.5 km/s, towards either
+    bound) that raises the objective: the line search's own limit ends the run."""
+    _, scan_id = survey
+    fwi = {"vmin": 0.5, "vmax": 2.5, "max_dv": 1.0, "optimizer": "cg",
+           "line_search": {"max_trials": 1}}
+    with pytest.raises(WorkflowFailedError) as failed:
+        _run(cloud, tmp_path, _fwi(scan_id, "fwi-exhausted", iterations=1, fwi=fwi))
+    assert failed.value.error == "ImagingError"
+    assert "The line search of iteration 0 found no step that lowers the objective " \
+        "enough in 1 trials" in failed.value.cause
+    assert "Raise fwi.line_search.max_trials" in failed.value.cause
+
+
 def test_a_shot_failing_for_good_is_tombstoned_and_reported(cloud, survey, tmp_path) -> None:
     _, scan_id = survey
     s3 = cloud.client("s3")
