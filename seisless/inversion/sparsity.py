@@ -138,8 +138,8 @@ class WaveletFrame:
 @dataclass(frozen=True)
 class CurveletFrame:
     """The uniform discrete curvelet transform of images of `shape`, `levels` curvelet
-    scales above the coarse one (zero-padded to multiples of 2^levels, which its
-    reconstruction needs to be exact)."""
+    scales above the coarse one (zero-padded to multiples of 2^levels and of 4: its
+    reconstruction is exact only on such sizes, measured with curvelets 1.2)."""
 
     shape: tuple[int, ...]
     levels: int = 3
@@ -151,7 +151,7 @@ class CurveletFrame:
 
         if self.levels < 1:
             raise ConfigError(f"levels must be at least 1, got {self.levels}")
-        pad = _ZeroPad(tuple(self.shape), 2**self.levels)
+        pad = _ZeroPad(tuple(self.shape), 2 ** max(self.levels, 2))
         object.__setattr__(self, "_pad", pad)
         object.__setattr__(self, "_udct", UDCT(shape=pad.padded, num_scales=self.levels + 1))
 

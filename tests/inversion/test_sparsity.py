@@ -32,8 +32,8 @@ from seisless.reduce.sidecar import write_sidecar
 
 FRAMES = [  # (transform, shape, levels): odd sizes, sizes below 2^levels, 2-D and 3-D
     ("wavelet", (101, 51), 3), ("wavelet", (7, 5), 3), ("wavelet", (17, 9, 5), 2),
-    ("wavelet", (12, 10, 13), 3), ("curvelet", (101, 51), 3), ("curvelet", (9, 6), 2),
-    ("curvelet", (17, 9, 5), 2)]
+    ("wavelet", (12, 10, 13), 3), ("curvelet", (101, 51), 3), ("curvelet", (101, 51), 1),
+    ("curvelet", (9, 6), 2), ("curvelet", (17, 9, 5), 2), ("curvelet", (13, 7), 4)]
 
 
 def _frame_and_coefficients(transform: str, shape: tuple[int, ...], levels: int,
