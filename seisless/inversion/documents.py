@@ -120,7 +120,7 @@ class LsrtmSpec(Document):
         "Bregman threshold makes sparse: identity (the image), wavelet or curvelet")
     wavelet: str = Field(default="db4", pattern=ORTHOGONAL_WAVELET,
                          description="an orthogonal PyWavelets wavelet, for 'wavelet'")
-    levels: int = Field(default=3, ge=1, le=8, description="scales of wavelet or curvelet")
+    levels: int = Field(default=2, ge=1, le=8, description="scales of wavelet or curvelet")
 
 
 class ShotSelection(Document):

@@ -95,7 +95,7 @@ class WaveletFrame:
 
     shape: tuple[int, ...]
     wavelet: str = "db4"
-    levels: int = 3
+    levels: int = 2
     _pad: _ZeroPad = field(init=False, repr=False)
     _slices: Any = field(init=False, repr=False)
 
@@ -142,7 +142,7 @@ class CurveletFrame:
     reconstruction is exact only on such sizes, measured with curvelets 1.2)."""
 
     shape: tuple[int, ...]
-    levels: int = 3
+    levels: int = 2
     _pad: _ZeroPad = field(init=False, repr=False)
     _udct: Any = field(init=False, repr=False)
 
@@ -163,7 +163,7 @@ class CurveletFrame:
 
 
 def make_frame(transform: Transform, shape: tuple[int, ...], *, wavelet: str = "db4",
-               levels: int = 3) -> Frame:
+               levels: int = 2) -> Frame:
     """The frame `transform` names, for images of `shape` (2-D or 3-D)."""
     if len(shape) not in (2, 3):
         raise ConfigError(f"sparsifying transforms are for 2-D and 3-D images, got shape "

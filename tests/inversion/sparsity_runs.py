@@ -114,3 +114,12 @@ def run_lsrtm(cloud: Cloud, spec: survey.LineSpec, run_id: str, transform: str,
                   tuple(None if k < iterations and not history.accepted[k]
                         else nonzeros(frame, z[k - 1], history.lam)
                         for k in range(1, iterations + 1)), z[0], image)
+
+
+def held(run: Series) -> list[float]:
+    """The misfit of the image the run holds after each iteration: its last accepted
+    iterate's (a rejected iterate is replaced by a step from the last accepted one)."""
+    kept: list[float] = []
+    for phi, ok in zip(run.misfit, run.accepted, strict=True):
+        kept.append(phi if ok or not kept else kept[-1])
+    return kept
