@@ -157,17 +157,20 @@ def _array(s3: Any, key: str) -> np.ndarray:
     return np.load(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()))
 
 
-def test_the_update_job_thresholds_wavelet_coefficients(s3: Any) -> None:
+@pytest.mark.parametrize("lsrtm", [
+    {"transform": "wavelet", "wavelet": "coif2", "levels": 2},
+    {"transform": "curvelet", "levels": 2}])
+def test_the_update_job_thresholds_the_frames_coefficients(s3: Any,
+                                                           lsrtm: dict[str, Any]) -> None:
     config = RunConfig.model_validate({
         "run_id": RUN, "objective": "lsrtm", "iterations": 2,
         "model": {"key": "models/start.npy", "spacing": [10.0, 10.0]},
         "data": {"segy_key": "incoming/line.sgy", "gathers_key": "scans/s/gathers.parquet"},
-        "acquisition": {"f0": 0.01},
-        "lsrtm": {"transform": "wavelet", "wavelet": "coif2", "levels": 2, "lam_fraction": 0.6}})
+        "acquisition": {"f0": 0.01}, "lsrtm": {**lsrtm, "lam_fraction": 0.6}})
     storage.put_json(s3, BUCKET, RunKeys(RUN).config, config)
     rng = np.random.default_rng(4)
     g0, g1 = rng.standard_normal(SHAPE), rng.standard_normal(SHAPE)
-    frame = make_frame("wavelet", SHAPE, wavelet="coif2", levels=2)
+    frame = make_frame(**lsrtm, shape=SHAPE)
     _reduced(s3, 0, g0, 8.0)
     run_update_job(s3, JobEnv(bucket=BUCKET, run_id=RUN, iteration=0))
     one = RunKeys(RUN).iteration(1)
@@ -180,7 +183,7 @@ def test_the_update_job_thresholds_wavelet_coefficients(s3: Any) -> None:
     expected = frame.adjoint(soft_threshold(coefficients, history["lambda"]))
     np.testing.assert_allclose(x1, expected, atol=1e-6 * np.abs(expected).max())
     kept = np.count_nonzero(soft_threshold(coefficients, history["lambda"]))
-    assert 0 < kept < 0.1 * x1.size  # sparse in the wavelet domain, not in pixels
+    assert 0 < kept < 0.1 * x1.size  # sparse in the frame's domain, not in pixels
     assert np.count_nonzero(x1) > kept
 
     _reduced(s3, 1, g1, 6.0)  # a lower objective: accepted, lambda kept from the first step
