@@ -119,7 +119,7 @@ class LsrtmSpec(Document):
         default=DEFAULT_TRANSFORM, description="the tight frame whose coefficients the "
         "Bregman threshold makes sparse: identity (the image), wavelet or curvelet")
     wavelet: str = Field(default="db4", pattern=ORTHOGONAL_WAVELET,
-                         description="an orthogonal PyWavelets wavelet, for 'wavelet'")
+                         description="for 'wavelet': haar, db1..db38 or coif1..coif17")
     levels: int = Field(default=2, ge=1, le=8, description="scales of wavelet or curvelet")
 
 
