@@ -21,6 +21,7 @@ from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from seisless.documents import Document, parse_document
 from seisless.errors import ConfigError
+from seisless.inversion.sparsity import DEFAULT_TRANSFORM, ORTHOGONAL_WAVELET, Transform
 from seisless.messages import RUN_ID_PATTERN, TreeSpec
 from seisless.names import (
     ENV_ARRAY_INDEX,
@@ -153,8 +154,17 @@ class FwiSpec(Document):
 
 
 class LsrtmSpec(Document):
+    """How LS-RTM steps: linearized Bregman thresholds the coefficients of `transform`
+    (plain gradient steps have no threshold and ignore it)."""
+
     method: Literal["bregman", "gradient"] = "bregman"
     lam_fraction: float = Field(default=0.1, gt=0, lt=1)
+    transform: Transform = Field(
+        default=DEFAULT_TRANSFORM, description="the tight frame whose coefficients the "
+        "Bregman threshold makes sparse: identity (the image), wavelet or curvelet")
+    wavelet: str = Field(default="db4", pattern=ORTHOGONAL_WAVELET,
+                         description="for 'wavelet': haar, db1..db38 or coif1..coif17")
+    levels: int = Field(default=2, ge=1, le=8, description="scales of wavelet or curvelet")
 
 
 class ShotSelection(Document):

@@ -34,6 +34,7 @@ from seisless.inversion.documents import (
 from seisless.inversion.keys import IterationKeys, RunKeys
 from seisless.inversion.pictures import model_png
 from seisless.inversion.propose import propose_search
+from seisless.inversion.sparsity import make_frame
 from seisless.reduce import (
     Node,
     Sidecar,
@@ -297,8 +298,10 @@ def _lsrtm_step(data: _Iterations, history: History, check: update.StepCheck,
     image, z = data.lsrtm_state(base)
     if data.config.lsrtm.method != "bregman":
         return {"image": update.lsrtm_gradient_update(image, grad, step)}, step, None
+    spec = data.config.lsrtm
+    frame = make_frame(spec.transform, grad.shape, wavelet=spec.wavelet, levels=spec.levels)
     lam = None if base == 0 else history.lam  # set by the first step from the start
-    z, image, lam = update.bregman_update(z, grad, step, lam, data.config.lsrtm.lam_fraction)
+    z, image, lam = update.bregman_update(z, grad, step, lam, spec.lam_fraction, frame)
     return {"z": z, "image": image}, step, lam
 
 

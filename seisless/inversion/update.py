@@ -25,9 +25,9 @@ be re-run from its inputs and gives the same bytes.
   objective once it is more than twice it; later steps use the exact step of the last
   step's curvature, t = ||d||^2 / ||J d||^2, and a rejected step is shortened to the
   exact minimiser along it. Methods: the linearized Bregman method (z <- z - t g,
-  x <- soft(z, lambda), lambda fixed by the first step as a fraction of max|z|; the
-  sparsifying transform is the identity: no curvelet library is among the project's
-  dependencies), or plain gradient steps.
+  x <- C^T soft(C z, lambda) with C a tight frame of `seisless.inversion.sparsity`: the
+  identity, an orthogonal wavelet or curvelets; lambda fixed by the first step as a
+  fraction of max|C z|), or plain gradient steps.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from seisless.errors import ImagingError
+from seisless.inversion.sparsity import Frame, IdentityFrame, soft_threshold
 
 #: Shortened steps in a row before a run stops (FWI: the step is then 1/32 of the one
 #: that first failed).
@@ -223,35 +224,36 @@ def lsrtm_retry_step(rejected_step: float, grad: np.ndarray, dx: np.ndarray,
     return rejected_step * float(np.clip(fraction, MIN_RETRY_FRACTION, 0.5))
 
 
-def soft_threshold(z: np.ndarray, lam: float) -> np.ndarray:
-    return np.sign(z) * np.maximum(np.abs(z) - lam, 0.0)
-
-
 def bregman_update(z: np.ndarray, grad: np.ndarray, step: float,
-                   lam: float | None, lam_fraction: float = 0.1,
+                   lam: float | None, lam_fraction: float = 0.1, frame: Frame | None = None,
                    ) -> tuple[np.ndarray, np.ndarray, float]:
     """One linearized Bregman iteration.
 
     Parameters
     ----------
     z : ndarray
-        The dual (unthresholded) variable.
+        The dual (unthresholded) variable, an image.
     grad : ndarray
-        LS-RTM gradient at the current image soft(z, lam).
+        LS-RTM gradient at the current image C^T soft(C z, lam).
     step : float
         The step length t (`lsrtm_next_step` or `lsrtm_retry_step`).
     lam : float or None
-        Threshold; None on the first step, where it becomes `lam_fraction * max|z_new|`.
+        Threshold; None on the first step, where it becomes `lam_fraction * max|C z_new|`.
+    frame : Frame, optional
+        The tight frame C (`seisless.inversion.sparsity.make_frame`); the identity if None.
 
     Returns
     -------
     z_new, x_new : ndarray
     lam : float
     """
-    z_new = z - step * grad
+    frame = frame or IdentityFrame()
+    z_new = np.asarray(z, np.float64) - step * np.asarray(grad, np.float64)
+    coefficients = frame.forward(z_new)
     if lam is None:
-        lam = lam_fraction * float(np.max(np.abs(z_new)))
-    return z_new.astype(np.float32), soft_threshold(z_new, lam).astype(np.float32), lam
+        lam = lam_fraction * float(np.max(np.abs(coefficients)))
+    image = frame.adjoint(soft_threshold(coefficients, lam))
+    return z_new.astype(np.float32), image.astype(np.float32), lam
 
 
 def lsrtm_gradient_update(x: np.ndarray, grad: np.ndarray, step: float) -> np.ndarray:

@@ -20,7 +20,7 @@ import pytest
 from moto import mock_aws
 
 from seisless.errors import ImagingError
-from seisless.imaging import survey
+from seisless.imaging import Shot, survey
 from seisless.inversion.documents import History, JobEnv
 from seisless.inversion.jobs import run_gradient_job, run_update_job
 from seisless.inversion.keys import RunKeys
@@ -62,11 +62,14 @@ def moto_cloud(bucket: str) -> Iterator[Cloud]:
                         sqs.create_queue(QueueName="reduce")["QueueUrl"])
 
 
-def upload_line(cloud: Cloud, spec: survey.LineSpec, start: np.ndarray, folder: Path) -> None:
-    """Model the line on its true earth, write and scan its SEG-Y, upload the SEG-Y, the
-    gathers index, the starting model and the water mask."""
+def upload_line(cloud: Cloud, spec: survey.LineSpec, start: np.ndarray, folder: Path,
+                modelled: list[Shot] | None = None) -> None:
+    """Model the line on its true earth (or take its `modelled` shots), write and scan
+    its SEG-Y, upload the SEG-Y, the gathers index, the starting model and the water
+    mask."""
     path = folder / "line.sgy"
-    survey.write_segy(path, spec, survey.model_shots(spec, survey.true_velocity(spec)))
+    survey.write_segy(path, spec, modelled or survey.model_shots(spec,
+                                                                 survey.true_velocity(spec)))
     buf = io.BytesIO()
     pq.write_table(run_direct(str(path), workers=1).gathers, buf)
     put = {SEGY_KEY: path.read_bytes(), GATHERS_KEY: buf.getvalue(),
