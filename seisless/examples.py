@@ -24,7 +24,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,30 +149,38 @@ def laplacian_filter(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def plot_images(earth: TiltedEarth, images: dict[str, np.ndarray], path: Path) -> None:
-    """The images side by side after a Laplacian filter, each clipped at its 98th
-    percentile, the true interfaces drawn over them: a reflector migrated with the right
-    physics sits on its line."""
+def plot_images(spec: survey.LineSpec, images: dict[str, np.ndarray], path: Path, *,
+                interfaces: Sequence[np.ndarray] = (), laplacian: bool = True,
+                misfits: dict[str, list[float]] | None = None) -> None:
+    """The images side by side (after a Laplacian filter for RTM), each clipped at its
+    98th percentile, the true interfaces drawn over them (a reflector migrated with the
+    right physics sits on its line), and the runs' misfit per iteration if given."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    spec = earth.spec
     extent = (0, spec.width, spec.spacing * (spec.nz - 1), 0)
-    fig = Figure(figsize=(5 * len(images), 4), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(images), sharey=True))
+    panels = len(images) + (misfits is not None)
+    fig = Figure(figsize=(5 * panels, 4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, panels))
     x = spec.spacing * np.arange(spec.nx)
-    for ax, (title, image) in zip(axes, images.items(), strict=True):
-        shown = laplacian_filter(image)
+    for ax, (title, image) in zip(axes, images.items(), strict=False):
+        shown = laplacian_filter(image) if laplacian else image.copy()
         shown[:, :spec.water_cells + 2] = 0.0  # the direct wave's footprint
-        shown[:, -3:] = 0.0  # the filter's edge against the absorbing layer
+        shown[:, -3:] = 0.0  # the edge against the absorbing layer
         clip = float(np.percentile(np.abs(shown), 98)) or 1.0
         ax.imshow(shown.T, extent=extent, aspect="auto", cmap="gray", vmin=-clip, vmax=clip)
-        for depth in earth.interfaces():
+        for depth in interfaces:
             ax.plot(x, depth, color="tab:red", lw=0.6, ls="--", alpha=0.7)
-        ax.set(title=title, xlabel="x (m)", ylim=(extent[2], 0))
-    axes[0].set(ylabel="depth (m)")
+        ax.set(title=title, xlabel="x (m)", ylabel="depth (m)", ylim=(extent[2], 0))
+    if misfits is not None:
+        ax = axes[-1]
+        for title, values in misfits.items():
+            ax.plot(range(len(values)), values, marker="o", label=title)
+        ax.set(title="data misfit of each iteration's shots", xlabel="iteration",
+               yscale="log")
+        ax.legend()
     fig.savefig(path, dpi=90)
 
 
@@ -201,11 +209,71 @@ def tti_rtm(cloud: Any, out: Path, console: Console, say: Progress) -> Path:
         result = run_imaging(input_path, out / run_id, cloud=cloud, say=say, timeout_s=1800)
         images[title] = np.load(out / run_id / result["result"])
     picture = out / "tti-rtm.png"
-    plot_images(earth, images, picture)
+    plot_images(spec, images, picture, interfaces=earth.interfaces())
     return picture
 
 
-EXAMPLES: dict[str, Callable[[Any, Path, Console, Progress], Path]] = {"tti-rtm": tti_rtm}
+# --- sparse-lsrtm --------------------------------------------------------------------
+
+#: Shots per iteration (of the line's 8), drawn at random from (seed, iteration).
+SUBSET = 4
+LSRTM_ITERATIONS = 6
+
+
+def scattered_shots(spec: survey.LineSpec, true_vp: np.ndarray,
+                    background: np.ndarray) -> list[Any]:
+    """The line's shots minus the background's: the reflections a linearised inversion
+    fits (the direct wave and the smooth part removed, as a processor would)."""
+    observed = survey.model_shots(spec, true_vp)
+    smooth_part = survey.model_shots(spec, background)
+    return [shot.with_data(shot.data - part.data)
+            for shot, part in zip(observed, smooth_part, strict=True)]
+
+
+def lsrtm_input(spec: survey.LineSpec, scan_id: str, run_id: str, model_key: str,
+                transform: str) -> dict[str, Any]:
+    """Sparsity-promoting LS-RTM over the line: linearized Bregman thresholding the
+    coefficients of `transform`, a random `SUBSET` of the shots per iteration."""
+    return {"scan_id": scan_id, "objective": "lsrtm", "iterations": LSRTM_ITERATIONS,
+            "run_id": run_id, **survey.run_sections(spec, model_key),
+            "lsrtm": {"method": "bregman", "transform": transform, "levels": 2,
+                      "lam_fraction": 0.5},
+            "shots": {"per_iteration": SUBSET, "seed": 1},
+            "memory": {"strategy": "full"}, "fan_in": 4}
+
+
+def sparse_lsrtm(cloud: Any, out: Path, console: Console, say: Progress) -> Path:
+    spec = survey.LineSpec()
+    true_vp = survey.true_velocity(spec)
+    background = survey.starting_velocity(spec, true_vp)
+    out.mkdir(parents=True, exist_ok=True)
+    segy = out / "scattered-line.sgy"
+    console.print(f"[bold]1.[/] the demo's line ({spec.n_shots} shots): model it on the true "
+                  "earth and on the smooth background, keep the difference (reflections "
+                  "only), write SEG-Y, upload, scan")
+    survey.write_segy(segy, spec, scattered_shots(spec, true_vp, background))
+    model_key = "models/line-background.npy"
+    scan_id = upload_survey(cloud, segy, "incoming/scattered-line.sgy",
+                            {model_key: background}, out / "scan", say)
+    images, misfits = {}, {}
+    for transform in ("curvelet", "identity"):
+        run_id = f"example-lsrtm-{transform}"
+        console.print(f"[bold]2.[/] LS-RTM, linearized Bregman on {transform} coefficients, "
+                      f"{LSRTM_ITERATIONS} iterations of {SUBSET} random shots")
+        input_path = out / f"{run_id}.json"
+        input_path.write_text(json.dumps(lsrtm_input(spec, scan_id, run_id, model_key,
+                                                     transform), indent=2))
+        result = run_imaging(input_path, out / run_id, cloud=cloud, say=say, timeout_s=1800)
+        title = f"{transform} sparsity"
+        images[title] = np.load(out / run_id / result["result"])
+        misfits[title] = result["objective"]
+    picture = out / "sparse-lsrtm.png"
+    plot_images(spec, images, picture, laplacian=False, misfits=misfits)
+    return picture
+
+
+EXAMPLES: dict[str, Callable[[Any, Path, Console, Progress], Path]] = {
+    "tti-rtm": tti_rtm, "sparse-lsrtm": sparse_lsrtm}
 
 
 def main(argv: list[str] | None = None) -> int:
