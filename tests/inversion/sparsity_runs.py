@@ -17,17 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
-import pytest
-from moto import mock_aws
 
 from seisless import storage
 from seisless.imaging import survey
 from seisless.inversion.keys import RunKeys
 from seisless.inversion.sparsity import Frame, IdentityFrame, make_frame, soft_threshold
 from seisless.models import starting_model
-from tests.inversion.loop import Cloud, run_config, run_loop, upload_line
+from tests.inversion.loop import Cloud, moto_cloud, run_config, run_loop, upload_line
 
 #: The background of the line's LS-RTM: what `seisless model smooth --sigma 150` makes
 #: of the true model.
@@ -58,23 +55,14 @@ def line_cloud(spec: survey.LineSpec, *, scattered: bool = False,
     SEG-Y holds the line's shots, or with `scattered` what is left of them after
     subtracting the background's shots (the direct wave and the smooth part): the data
     a linearized inversion fits once they are removed."""
-    with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as folder:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
-            patch.setenv(name, value)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            s3, sqs = boto3.client("s3"), boto3.client("sqs")
-            s3.create_bucket(Bucket=bucket)
-            cloud = Cloud(s3, sqs, boto3.client("stepfunctions"), bucket,
-                          sqs.create_queue(QueueName="reduce")["QueueUrl"])
-            background = starting_model(survey.true_velocity(spec), SMOOTHING_M, spec.spacing)
-            modelled = survey.model_shots(spec, survey.true_velocity(spec))
-            if scattered:
-                modelled = [shot.with_data(shot.data - smooth.data) for shot, smooth
-                            in zip(modelled, survey.model_shots(spec, background), strict=True)]
-            upload_line(cloud, spec, background, Path(folder), modelled)
-            yield cloud
+    with tempfile.TemporaryDirectory() as folder, moto_cloud(bucket) as cloud:
+        background = starting_model(survey.true_velocity(spec), SMOOTHING_M, spec.spacing)
+        modelled = survey.model_shots(spec, survey.true_velocity(spec))
+        if scattered:
+            modelled = [shot.with_data(shot.data - smooth.data) for shot, smooth
+                        in zip(modelled, survey.model_shots(spec, background), strict=True)]
+        upload_line(cloud, spec, background, Path(folder), modelled)
+        yield cloud
 
 
 def nonzeros(frame: Frame, z: np.ndarray, lam: float) -> int:
