@@ -12,11 +12,11 @@ node (at most `NODES_TIMEOUT_S`, then `NodesError`), writes the host file (one l
 address, `slots` = ranks on it) and runs `mpirun`; its exit code is the job's, as Batch
 takes the main node's.
 
-On AWS a node serves MPI with its own sshd (`SEISLESS_SSHD_CONFIG`, set by the gradient
-image): `mpirun` starts the remote ranks through it, and they get that node's container
-environment (its own task credentials) from `~/.ssh/environment`. In the local cloud
-every node is 127.0.0.1, the host file has one line with all slots, and `mpirun` starts
-every rank itself.
+On AWS a node serves MPI with its own sshd (configured by the gradient image at
+`SSHD_CONFIG`): `mpirun` starts the remote ranks through it, and they get that node's
+container environment (its own task credentials) from `~/.ssh/environment`. In the local
+cloud (no such file) every node is 127.0.0.1, the host file has one line with all slots,
+and `mpirun` starts every rank itself.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ ENV_MAIN_NODE_ADDRESS = "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS"
 #: Where the main node listens for the other nodes (the local cloud gives each job its own).
 ENV_RENDEZVOUS_PORT = "SEISLESS_RENDEZVOUS_PORT"
 RENDEZVOUS_PORT = 7470
-#: An sshd configuration: set, a node serves MPI with `sshd -D -f <it>` (the gradient image).
-ENV_SSHD_CONFIG = "SEISLESS_SSHD_CONFIG"
+#: The gradient image's sshd configuration: where it exists, a node serves MPI with sshd.
+SSHD_CONFIG = Path("/etc/ssh/seisless_sshd_config")
 #: Ranks each node runs (one: Devito's OpenMP threads use the node's cores).
 ENV_RANKS_PER_NODE = "SEISLESS_RANKS_PER_NODE"
 #: Batch starts the nodes within minutes of each other; longer means a node is lost.
@@ -174,12 +174,11 @@ def run_main(node: NodeEnv, env: Mapping[str, str], workdir: Path,
 def _serve_mpi(env: Mapping[str, str]) -> subprocess.Popen[bytes] | None:
     """Start this node's sshd (AWS), after handing its environment to the sessions
     mpirun opens; none in the local cloud (every rank starts on the main node)."""
-    config = env.get(ENV_SSHD_CONFIG)
-    if not config:
+    if not SSHD_CONFIG.exists():
         return None
     ssh_env = Path.home() / ".ssh" / "environment"
     ssh_env.write_text("".join(f"{k}={v}\n" for k, v in env.items() if "\n" not in v))
-    return subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config])
+    return subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(SSHD_CONFIG)])
 
 
 def run_worker(node: NodeEnv, env: Mapping[str, str],
