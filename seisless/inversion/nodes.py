@@ -159,7 +159,10 @@ def run_main(node: NodeEnv, env: Mapping[str, str], workdir: Path,
     addresses, connections = gather_nodes(node, timeout_s)
     try:
         hostfile = workdir / "hostfile"
-        hostfile.write_text("\n".join(hostfile_lines(addresses, node.ranks_per_node)) + "\n")
+        lines = hostfile_lines(addresses, node.ranks_per_node)
+        hostfile.write_text("\n".join(lines) + "\n")
+        print(f"node {node.index}: {node.num_nodes} nodes reported; host file: "
+              f"{'; '.join(lines)}", flush=True)
         ranks_env = rank_environment(env, node)
         command = mpirun_command(hostfile, node.num_nodes * node.ranks_per_node, ranks_env)
         print(f"node {node.index}: {' '.join(command)}", flush=True)

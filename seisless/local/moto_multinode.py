@@ -3,9 +3,11 @@
 - moto's CloudFormation registers every `AWS::Batch::JobDefinition` as type "container",
   so a multi-node definition (`NodeProperties`, no `ContainerProperties`) fails to
   deploy; `_create_job_definition` registers it with the template's `Type`.
-- moto's `SubmitJob` drops `nodeOverrides` (the run's `numNodes` and the per-node
-  environment); `_submitjob` keeps them, for the job being built in this request's
-  thread, as `job.node_overrides`.
+- moto's Step Functions drops `NodeOverrides` from a `batch:submitJob` task (its list of
+  the parameters it passes lacks it; AWS passes it), and its `SubmitJob` drops
+  `nodeOverrides` (the run's `numNodes` and the per-node environment): `apply()` adds the
+  parameter to the list, and `_submitjob` keeps the overrides, for the job being built
+  in this request's thread, as `job.node_overrides`.
 - `job_view` is what the local executor needs of a multi-node job: the nodes' one
   container (every node range of our definitions is "0:"), its environment with the
   overrides, and how many nodes and which is the main one.
@@ -28,6 +30,8 @@ EXPECTED = {
     "moto.batch.responses.BatchResponse.submitjob": ["self"],
     "moto.batch.models.Job.__init__": ["self", "name", "job_def"],
 }
+_BATCH_TASK = ("moto.stepfunctions.parser.asl.component.state.exec.state_task.service."
+               "state_task_service_batch")
 _originals: dict[str, Any] = {}
 _submitting = threading.local()
 
@@ -98,10 +102,25 @@ def job_view(job: Any) -> dict[str, Any]:
             "main_node": int(props.get("mainNode", 0))}
 
 
+def _task_parameters() -> set[str]:
+    """The Batch task's `submitJob` parameters (a module constant of moto's)."""
+    import importlib
+
+    bindings = getattr(importlib.import_module(_BATCH_TASK), "_SUPPORTED_API_PARAM_BINDINGS",
+                       {}).get("submitjob")
+    if not isinstance(bindings, set):
+        raise LocalCloudError("moto changed: its Batch task has no submitjob parameter list; "
+                              "update seisless/local/moto_multinode.py")
+    return bindings
+
+
 def apply() -> None:
     from moto.batch.models import Job, JobDefinition
     from moto.batch.responses import BatchResponse
 
+    parameters = _task_parameters()
+    _originals["node_overrides_listed"] = "NodeOverrides" in parameters
+    parameters.add("NodeOverrides")
     _originals["create_job_definition"] = \
         JobDefinition.__dict__["create_from_cloudformation_json"]
     _originals["submitjob"] = BatchResponse.submitjob
@@ -118,3 +137,5 @@ def revert() -> None:
     JobDefinition.create_from_cloudformation_json = _originals.pop("create_job_definition")
     BatchResponse.submitjob = _originals.pop("submitjob")
     Job.__init__ = _originals.pop("job_init")
+    if not _originals.pop("node_overrides_listed"):
+        _task_parameters().discard("NodeOverrides")
