@@ -246,3 +246,17 @@ def test_the_state_machine_may_submit_multi_node_jobs_only_there(
     named = {(r.get("Ref") or r["Fn::GetAtt"][0]) for s in submits for r in s["Resource"]}
     assert named == set(resources(template_json, "AWS::Batch::JobQueue")) | set(
         resources(template_json, "AWS::Batch::JobDefinition"))
+
+
+def test_the_local_cloud_deploys_the_template_without_placement_groups(
+        template_json: dict) -> None:
+    """moto has no placement groups (and a machine no instances to place): the local
+    template drops them and the compute environments' references, nothing else."""
+    from seisless.local.template import for_moto
+
+    local = for_moto(template_json)
+    assert not resources(local, "AWS::EC2::PlacementGroup")
+    assert not any("PlacementGroup" in e["Properties"]["ComputeResources"]
+                   for e in resources(local, "AWS::Batch::ComputeEnvironment").values())
+    dropped = set(template_json["Resources"]) - set(local["Resources"])
+    assert dropped == set(resources(template_json, "AWS::EC2::PlacementGroup"))

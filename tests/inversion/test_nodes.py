@@ -93,3 +93,14 @@ def test_main_node_runs_every_rank_under_mpirun_and_returns_its_exit_code(
     for rank in ranks:
         assert rank == {"DEVITO_MPI": "1", "OMP_NUM_THREADS": "2", "SEISLESS_RUN_ID": "r1",
                         "SEISLESS_JOB_INDEX": "4", "OMPI_COMM_WORLD_SIZE": "2"}
+
+
+def test_a_multi_node_job_reads_its_index_from_the_state_machine() -> None:
+    """Batch sets no array index in a multi-node job and reserves AWS_BATCH_* names for
+    itself: the state machine passes SEISLESS_JOB_INDEX; an array child keeps its own."""
+    from seisless.inversion.documents import JobEnv
+
+    env = {"SEISLESS_BUCKET": "bucket", "SEISLESS_RUN_ID": "r", "SEISLESS_ITERATION": "0"}
+    assert JobEnv.from_environ({**env, "SEISLESS_JOB_INDEX": "5"}).index == 5
+    assert JobEnv.from_environ({**env, "AWS_BATCH_JOB_ARRAY_INDEX": "2"}).index == 2
+    assert JobEnv.from_environ(env).index == 0
