@@ -119,10 +119,17 @@ def gather_nodes(node: NodeEnv, timeout_s: float = NODES_TIMEOUT_S
                                  f"main node within {timeout_s:.0f} s; see their logs (an "
                                  "instance that never started, or a blocked port "
                                  f"{node.port})") from None
-            conn.settimeout(timeout_s)
-            report = json.loads(conn.makefile("rb").readline() or b"{}")
-            addresses[int(report["index"])] = address
             connections.append(conn)
+            conn.settimeout(timeout_s)
+            try:
+                index = int(json.loads(conn.makefile("rb").readline())["index"])
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                for c in connections:
+                    c.close()
+                raise NodesError(f"a node at {address} did not say which node it is "
+                                 f"({err!r}); is another program using port "
+                                 f"{node.port}?") from None
+            addresses[index] = address
     return addresses, connections
 
 

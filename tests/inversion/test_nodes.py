@@ -104,3 +104,26 @@ def test_a_multi_node_job_reads_its_index_from_the_state_machine() -> None:
     assert JobEnv.from_environ({**env, "SEISLESS_JOB_INDEX": "5"}).index == 5
     assert JobEnv.from_environ({**env, "AWS_BATCH_JOB_ARRAY_INDEX": "2"}).index == 2
     assert JobEnv.from_environ(env).index == 0
+
+
+def test_a_stranger_at_the_rendezvous_port_is_a_typed_error(tmp_path) -> None:
+    import socket
+
+    node = NodeEnv.from_environ(_env(0, 2, _free_port()))
+
+    def stranger() -> None:
+        for _ in range(50):
+            try:
+                with socket.create_connection(("127.0.0.1", node.port)) as conn:
+                    conn.sendall(b"GET / HTTP/1.1\r\n")
+                    return
+            except OSError:
+                import time
+
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=stranger)
+    thread.start()
+    with pytest.raises(NodesError, match="did not say which node it is"):
+        nodes.run_main(node, {}, tmp_path, timeout_s=5)
+    thread.join()
