@@ -28,3 +28,6 @@ ENV_REDUCE_QUEUE_URL = "REDUCE_QUEUE_URL"
 ENV_TRIAL = "SEISLESS_TRIAL"
 #: Set by AWS Batch in every child of an array job.
 ENV_ARRAY_INDEX = "AWS_BATCH_JOB_ARRAY_INDEX"
+#: A multi-node gradient job's place among the iteration's jobs (Batch sets no array index
+#: there, and reserves AWS_BATCH_* names, so the state machine passes this one).
+ENV_JOB_INDEX = "SEISLESS_JOB_INDEX"

@@ -237,9 +237,17 @@ def _entry_points(template: Template) -> Iterator[tuple[str, str, str | None]]:
             module, _, attr = handler.rpartition(".")
             yield logical_id, _image_tag(props["Code"]["ImageUri"]), f"{module}:{attr}"
     for logical_id, job in resources(template, "AWS::Batch::JobDefinition").items():
-        container = job["Properties"]["ContainerProperties"]
-        yield (logical_id, _image_tag(container["Image"]),
-               _job_module(container.get("Command", [])))
+        for container in job_containers(job):
+            yield (logical_id, _image_tag(container["Image"]),
+                   _job_module(container.get("Command", [])))
+
+
+def job_containers(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The containers of a job definition resource: its one, or each node range's."""
+    props = job["Properties"]
+    if "ContainerProperties" in props:
+        return [props["ContainerProperties"]]
+    return [r["Container"] for r in props["NodeProperties"]["NodeRangeProperties"]]
 
 
 def image_checks(cdk_out: Path, stack: str, template: Template) -> tuple[list[ImageCheck],

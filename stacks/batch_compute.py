@@ -22,6 +22,8 @@ from stacks.nag import acknowledge
 #: status reason then starts with "Host EC2". Anything else is the application failing
 #: (bad input, a bug): retrying cannot help, so the job exits and the shot is tombstoned.
 HOST_GONE = "Host EC2*"
+#: Nodes of the multi-node job definition unless a submission overrides numNodes.
+MIN_NODES = 2
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,12 @@ class ComputeSettings:
     attempts: int = 3
     gradient_timeout_minutes: int = 120
     update_timeout_minutes: int = 60
+    #: Multi-node gradient jobs (nodes_per_shot > 1): on-demand instances with enhanced
+    #: networking (ENA, up to 50 Gbit/s on c6in) for MPI's halo exchanges, one per node.
+    node_instance_types: tuple[str, ...] = ("c6in.4xlarge", "c6i.4xlarge", "m6i.4xlarge")
+    node_max_vcpus: int = 256
+    node_vcpus: int = 16
+    node_memory_mib: int = 30_000
     vpc_id: str | None = None
     subnet_ids: tuple[str, ...] = ()
     availability_zones: tuple[str, ...] = field(default=())
@@ -45,11 +53,14 @@ class ComputeSettings:
     @classmethod
     def from_context(cls, scope: Construct) -> ComputeSettings:
         """Context keys `seisless:instanceTypes` (list), `seisless:maxVcpus`,
+        `seisless:nodeInstanceTypes` (list) and `seisless:nodeMaxVcpus` (multi-node jobs),
         `seisless:vpcId` with `seisless:subnetIds` and `seisless:availabilityZones`
         (an existing VPC's public subnets, given without a lookup so synth stays offline)."""
         node = scope.node
         kwargs = {}
         for key, name, kind in (("instanceTypes", "instance_types", tuple),
+                                ("nodeInstanceTypes", "node_instance_types", tuple),
+                                ("nodeMaxVcpus", "node_max_vcpus", int),
                                 ("maxVcpus", "max_vcpus", int), ("vpcId", "vpc_id", str),
                                 ("subnetIds", "subnet_ids", tuple),
                                 ("availabilityZones", "availability_zones", tuple)):
@@ -71,6 +82,11 @@ class BatchCompute(Construct):
     template that requires IMDSv2 with a hop limit of 1, so containers (which get their
     credentials and region from ECS) cannot read the instance role's credentials. Job
     output goes to a log group of this stack, kept `log_retention`.
+
+    Multi-node gradient jobs (`nodes_per_shot` > 1) have their own queue: Batch runs them
+    on on-demand capacity only, here in a cluster placement group in one subnet (one
+    Availability Zone: low latency between the nodes), with instances whose security
+    group also lets the nodes of a job reach each other (ssh and MPI's ports).
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, bucket: s3.IBucket,
@@ -79,6 +95,7 @@ class BatchCompute(Construct):
                  removal_policy: RemovalPolicy = RemovalPolicy.DESTROY) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
+        self._images: dict[str, ecr_assets.DockerImageAsset] = {}
         self.vpc = self._vpc(settings)
         self.security_group = ec2.SecurityGroup(
             self, "Instances", vpc=self.vpc, allow_all_outbound=False,
@@ -121,6 +138,7 @@ class BatchCompute(Construct):
             timeout=Duration.minutes(settings.gradient_timeout_minutes),
             env={ENV_BUCKET: bucket.bucket_name, ENV_REDUCE_QUEUE_URL: reduce_queue_url},
             role=self.gradient_role)
+        self._multi_node(settings, bucket=bucket, reduce_queue_url=reduce_queue_url)
         self.update = self._job_definition(
             "Update", "containers/update/Dockerfile", "containers.update.entrypoint",
             vcpus=settings.update_vcpus, memory_mib=settings.update_memory_mib,
@@ -142,11 +160,48 @@ class BatchCompute(Construct):
         vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         return vpc
 
-    def _job_definition(self, name: str, dockerfile: str, module: str, *, vcpus: int,
-                        memory_mib: int, timeout: Duration, env: dict[str, str],
-                        role: iam.IRole) -> batch.EcsJobDefinition:
-        image = ecr_assets.DockerImageAsset(self, f"{name}Image", directory=str(REPO_ROOT),
-                                            file=dockerfile, exclude=IMAGE_EXCLUDE)
+    def _multi_node(self, settings: ComputeSettings, *, bucket: s3.IBucket,
+                    reduce_queue_url: str) -> None:
+        """The multi-node queue and job definition (see the class doc)."""
+        self.node_security_group = ec2.SecurityGroup(
+            self, "NodeInstances", vpc=self.vpc, allow_all_outbound=False,
+            description="seisless multi-node Batch instances: the nodes of a job reach each "
+                        "other (ssh, MPI); HTTPS outbound")
+        self.node_security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443),
+                                                 "HTTPS to AWS APIs")
+        self.node_security_group.connections.allow_internally(
+            ec2.Port.all_tcp(), "the nodes of a multi-node job: ssh and MPI")
+        self.placement_group = ec2.PlacementGroup(
+            self, "NodePlacement", strategy=ec2.PlacementGroupStrategy.CLUSTER)
+        self.multi_node = batch.ManagedEc2EcsComputeEnvironment(
+            self, "MultiNode", spot=False, vpc=self.vpc,
+            allocation_strategy=batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
+            vpc_subnets=ec2.SubnetSelection(subnets=self.vpc.public_subnets[:1]),
+            security_groups=[self.node_security_group], placement_group=self.placement_group,
+            instance_types=[ec2.InstanceType(t) for t in settings.node_instance_types],
+            use_optimal_instance_classes=False, maxv_cpus=settings.node_max_vcpus,
+            minv_cpus=0, launch_template=self.launch_template)
+        self.node_queue = batch.JobQueue(self, "MultiNodeQueue", compute_environments=[
+            batch.OrderedComputeEnvironment(compute_environment=self.multi_node, order=1)])
+        container = self._container(
+            "MultiNodeGradient", self._images["Gradient"], "containers.gradient.node",
+            vcpus=settings.node_vcpus, memory_mib=settings.node_memory_mib,
+            env={ENV_BUCKET: bucket.bucket_name, ENV_REDUCE_QUEUE_URL: reduce_queue_url},
+            role=self.gradient_role)
+        self.node_gradient = batch.MultiNodeJobDefinition(
+            self, "MultiNodeGradient", main_node=0, propagate_tags=True,
+            containers=[batch.MultiNodeContainer(container=container, start_node=0,
+                                                 end_node=MIN_NODES - 1)],
+            timeout=Duration.minutes(settings.gradient_timeout_minutes),
+            **self._retries())
+        # One node range open at the end ("0:"): every node runs the same container, however
+        # many nodes a run asks for (submitJob's nodeOverrides.numNodes).
+        cfn = self.node_gradient.node.default_child
+        cfn.add_property_override("NodeProperties.NodeRangeProperties.0.TargetNodes", "0:")
+
+    def _container(self, name: str, image: ecr_assets.DockerImageAsset, module: str, *,
+                   vcpus: int, memory_mib: int, env: dict[str, str],
+                   role: iam.IRole) -> batch.EcsEc2ContainerDefinition:
         container = batch.EcsEc2ContainerDefinition(
             self, f"{name}Container", image=ecs.ContainerImage.from_docker_image_asset(image),
             cpu=vcpus, memory=Size.mebibytes(memory_mib),
@@ -157,17 +212,29 @@ class BatchCompute(Construct):
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]": "Pulling the image needs "
                 "ecr:GetAuthorizationToken, which accepts no resource but *.",
         })
-        return batch.EcsJobDefinition(
-            self, name, container=container, timeout=timeout, propagate_tags=True,
-            retry_attempts=self.settings.attempts,
-            retry_strategies=[
-                batch.RetryStrategy.of(batch.Action.RETRY,
-                                       batch.Reason.custom(on_status_reason=HOST_GONE)),
-                batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_reason="*")),
-            ])
+        return container
+
+    def _retries(self) -> dict:
+        """Retry host failures (Spot reclaims, instances gone), never the application."""
+        return dict(retry_attempts=self.settings.attempts, retry_strategies=[
+            batch.RetryStrategy.of(batch.Action.RETRY,
+                                   batch.Reason.custom(on_status_reason=HOST_GONE)),
+            batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom(on_reason="*")),
+        ])
+
+    def _job_definition(self, name: str, dockerfile: str, module: str, *, vcpus: int,
+                        memory_mib: int, timeout: Duration, env: dict[str, str],
+                        role: iam.IRole) -> batch.EcsJobDefinition:
+        image = ecr_assets.DockerImageAsset(self, f"{name}Image", directory=str(REPO_ROOT),
+                                            file=dockerfile, exclude=IMAGE_EXCLUDE)
+        self._images[name] = image
+        container = self._container(name, image, module, vcpus=vcpus, memory_mib=memory_mib,
+                                    env=env, role=role)
+        return batch.EcsJobDefinition(self, name, container=container, timeout=timeout,
+                                      propagate_tags=True, **self._retries())
 
     def _acknowledge(self) -> None:
-        for env in (self.spot, self.on_demand):
+        for env in (self.spot, self.on_demand, self.multi_node):
             acknowledge(env, {
                 "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/"
                 "service-role/AmazonEC2ContainerServiceforEC2Role]": "AWS Batch's instance "

@@ -141,7 +141,7 @@ class ImagingWorkflow(Construct):
         return fns
 
     def _state_machine_role(self) -> iam.Role:
-        """Invoke the step functions, submit to this queue with these job definitions (and
+        """Invoke the step functions, submit to these queues with these job definitions (and
         follow the `.sync` jobs), send the reduction's callback message."""
         role = iam.Role(self, "StateMachineRole",
                         assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
@@ -152,6 +152,9 @@ class ImagingWorkflow(Construct):
         role.add_to_policy(iam.PolicyStatement(actions=["batch:SubmitJob"], resources=[
             compute.queue.job_queue_arn, compute.gradient.job_definition_arn,
             compute.update.job_definition_arn]))
+        # Multi-node gradient jobs go to their own queue only, with their own definition.
+        role.add_to_policy(iam.PolicyStatement(actions=["batch:SubmitJob"], resources=[
+            compute.node_queue.job_queue_arn, compute.node_gradient.job_definition_arn]))
         # DescribeJobs/TerminateJob accept no resource but *; the managed rule is how
         # Step Functions learns that a `.sync` job ended.
         role.add_to_policy(iam.PolicyStatement(
@@ -175,6 +178,8 @@ class ImagingWorkflow(Construct):
             "JobQueueArn": compute.queue.job_queue_arn,
             "GradientJobDefinitionArn": compute.gradient.job_definition_arn,
             "UpdateJobDefinitionArn": compute.update.job_definition_arn,
+            "MultiNodeJobQueueArn": compute.node_queue.job_queue_arn,
+            "MultiNodeGradientJobDefinitionArn": compute.node_gradient.job_definition_arn,
             "ReduceQueueUrl": self.reduction.queue.queue_url,
             "BucketName": self._bucket.bucket_name,
         }

@@ -86,17 +86,20 @@ class Monitoring(Construct):
         self.alarms.append(alarm)
 
     def _batch_failures(self, imaging: ImagingWorkflow) -> events.Rule:
-        """Each job of this stack's queue that ends FAILED (after its retries); array
-        children are left out, their parent fails with them (one message, not 1,000)."""
+        """Each job of this stack's queues that ends FAILED (after its retries); array
+        children and the nodes of multi-node jobs are left out, their parent fails with
+        them (one message, not 1,000)."""
         field = events.EventField.from_path
         return events.Rule(
             self, "BatchJobFailed",
-            description="Failed AWS Batch jobs of the seisless job queue, to the alarm topic",
+            description="Failed AWS Batch jobs of the seisless job queues, to the alarm topic",
             event_pattern=events.EventPattern(
                 source=["aws.batch"], detail_type=["Batch Job State Change"],
                 detail={"status": ["FAILED"],
-                        "jobQueue": [imaging.compute.queue.job_queue_arn],
-                        "arrayProperties": {"index": [{"exists": False}]}}),
+                        "jobQueue": [imaging.compute.queue.job_queue_arn,
+                                     imaging.compute.node_queue.job_queue_arn],
+                        "arrayProperties": {"index": [{"exists": False}]},
+                        "nodeDetails": {"nodeIndex": [{"exists": False}]}}),
             targets=[targets.SnsTopic(self.topic, message=events.RuleTargetInput.from_text(
                 f"AWS Batch job {field('$.detail.jobName')} ({field('$.detail.jobId')}) "
                 f"FAILED: {field('$.detail.statusReason')}. Its children's logs are in the "

@@ -27,6 +27,7 @@ from seisless.names import (
     ENV_ARRAY_INDEX,
     ENV_BUCKET,
     ENV_ITERATION,
+    ENV_JOB_INDEX,
     ENV_REDUCE_QUEUE_URL,
     ENV_RUN_ID,
     ENV_TRIAL,
@@ -39,6 +40,8 @@ _JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 INPUT_PREFIX = "models/"
 #: AWS Batch runs at most this many children in one array job.
 BATCH_ARRAY_LIMIT = 10_000
+#: Most instances one shot's gradient may span (a Batch multi-node job of that many nodes).
+MAX_NODES_PER_SHOT = 16
 #: Largest waits the workflow accepts (Step Functions runs a standard execution a year
 #: at most; a reduction's tail that takes a week is a stall).
 MAX_WAIT_S = 7 * 24 * 3600
@@ -207,6 +210,10 @@ class ImagingInput(Document):
     reduction_heartbeat_s: int = Field(
         default=900, ge=5, le=MAX_WAIT_S, description="longest wait without reduction "
         "progress")
+    nodes_per_shot: int = Field(
+        default=1, ge=1, le=MAX_NODES_PER_SHOT, description="instances per gradient job: "
+        "above 1, each job is a Batch multi-node job whose nodes solve the shot together "
+        "under MPI (a model too large for one instance)")
 
     @model_validator(mode="after")
     def _consistent(self) -> ImagingInput:
@@ -315,6 +322,8 @@ class RunState(Document):
     reduction_heartbeat_s: int = Field(ge=1)
     line_search: bool = Field(default=False, description="FWI with 'lbfgs' or 'cg'")
     max_trials: int = Field(default=1, ge=1, description="line-search trials per iteration")
+    nodes_per_shot: int = Field(default=1, ge=1, le=MAX_NODES_PER_SHOT,
+                                description="above 1: multi-node gradient jobs")
 
 
 class IterationPlan(Document):
@@ -328,6 +337,9 @@ class IterationPlan(Document):
     gradient_job_name: str
     update_job_name: str
     trial_job_name: str = Field(description="the line search's forward-only array jobs")
+    node_jobs: tuple[str, ...] = Field(
+        default=(), description="multi-node runs: each gradient job's index (a string, for "
+        "environment overrides), one Batch multi-node job each; empty: one array job")
 
 
 class JobEnv(Document):
@@ -343,10 +355,11 @@ class JobEnv(Document):
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> JobEnv:
+        """The index is the array child's, or a multi-node job's `SEISLESS_JOB_INDEX`."""
         env = os.environ if environ is None else environ
+        index = ENV_ARRAY_INDEX if ENV_ARRAY_INDEX in env else ENV_JOB_INDEX
         names = {"bucket": ENV_BUCKET, "run_id": ENV_RUN_ID, "iteration": ENV_ITERATION,
-                 "index": ENV_ARRAY_INDEX, "queue_url": ENV_REDUCE_QUEUE_URL,
-                 "trial": ENV_TRIAL}
+                 "index": index, "queue_url": ENV_REDUCE_QUEUE_URL, "trial": ENV_TRIAL}
         required = (ENV_BUCKET, ENV_RUN_ID, ENV_ITERATION)
         missing = [name for name in required if name not in env]
         if missing:

@@ -213,7 +213,8 @@ def init_step(s3: Any, bucket: str, data: Any, execution_name: str) -> RunState:
                     reduction_timeout_s=request.reduction_timeout_s,
                     reduction_heartbeat_s=request.reduction_heartbeat_s,
                     line_search=searches,
-                    max_trials=config.fwi.line_search.max_trials if searches else 1)
+                    max_trials=config.fwi.line_search.max_trials if searches else 1,
+                    nodes_per_shot=request.nodes_per_shot)
 
 
 def choose_shots(all_shots: list[int], config: RunConfig, iteration: int) -> list[int]:
@@ -228,7 +229,9 @@ def choose_shots(all_shots: list[int], config: RunConfig, iteration: int) -> lis
 
 def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
     """Write `iter-<k>/shots.json` (kept if it exists: a resumed iteration) and plan
-    the iteration's array job and reduction tree."""
+    the iteration's gradient jobs (one array job, or with `nodes_per_shot` > 1 as many
+    multi-node jobs as the array would have children: Batch has no multi-node arrays)
+    and reduction tree."""
     config = load_run_config(s3, state.bucket, state.run_id)
     k = state.iteration
     shots = find_shot_list(s3, state.bucket, state.run_id, k)
@@ -238,8 +241,10 @@ def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
         storage.put_json(s3, state.bucket, RunKeys(state.run_id).iteration(k).shots,
                          shots.model_dump(mode="json"))
     n = len(shots.shots)
+    n_jobs = math.ceil(n / shots_per_job(n))
     return IterationPlan(
-        iteration=k, iteration_str=str(k), array_size=math.ceil(n / shots_per_job(n)),
+        iteration=k, iteration_str=str(k), array_size=n_jobs,
+        node_jobs=tuple(str(i) for i in range(n_jobs)) if state.nodes_per_shot > 1 else (),
         tree=TreeSpec(n_leaves=n, fan_in=config.fan_in),
         max_missing=math.floor(config.shots.missing_tolerance * n),
         gradient_job_name=job_name(state.run_id, "gradient", k),

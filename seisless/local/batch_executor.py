@@ -13,6 +13,13 @@ job waits until its vCPUs are free, and runs with that many OpenMP threads.
 `reclaim(index)` injects a Spot reclaim: the next attempt of array child `index` is
 killed once it runs, and reported with the status reason AWS gives ("Host EC2 ...
 terminated."), so the retry strategy decides what happens, as on AWS.
+
+A multi-node job runs as its nodes: one process per node, all on 127.0.0.1, each with
+the variables Batch gives a node (`AWS_BATCH_JOB_NODE_INDEX`, `..._NUM_NODES`,
+`..._MAIN_NODE_INDEX`, `..._MAIN_NODE_PRIVATE_IPV4_ADDRESS`) and a rendezvous port of
+its own job; the nodes share the job's vCPUs. The attempt ends with the main node's exit
+code, or fails as soon as another node fails (its log says why); each node's output is
+kept in its own log.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import logging
+import socket
 import subprocess
 import threading
 import time
@@ -51,6 +59,8 @@ class BatchJobRun:
     timeout_s: float | None = None
     retry_strategy: dict[str, Any] = field(default_factory=dict)
     array_index: int | None = None
+    nodes: int = 1
+    main_node: int = 0
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,7 @@ class BatchExecutor:
             return False
         attempts = max(1, int(job.retry_strategy.get("attempts", 1)))
         for number in range(1, attempts + 1):
-            vcpus = min(max(1, job.vcpus), self._cores)
+            vcpus = min(max(1, job.vcpus) * job.nodes, self._cores)
             with self._cpu:
                 self._cpu.wait_for(lambda v=vcpus: self._free >= v or self._closed)
                 if self._closed:
@@ -138,14 +148,21 @@ class BatchExecutor:
                 return False
         return False
 
-    def _attempt(self, job: BatchJobRun, number: int, vcpus: int) -> Attempt:
-        env = {**job.runtime.env, **job.environment, "AWS_BATCH_JOB_ID": job.job_id,
-               "AWS_BATCH_JOB_ATTEMPT": str(number), "OMP_NUM_THREADS": str(vcpus)}
-        if job.array_index is not None:
-            env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)
+    @staticmethod
+    def _command(job: BatchJobRun) -> list[str]:
         command = list(job.command)
         if command and command[0] in ("python", "python3"):
             command[0] = str(job.runtime.python)  # the image's python: its environment's
+        return command
+
+    def _attempt(self, job: BatchJobRun, number: int, vcpus: int) -> Attempt:
+        env = {**job.runtime.env, **job.environment, "AWS_BATCH_JOB_ID": job.job_id,
+               "AWS_BATCH_JOB_ATTEMPT": str(number), "OMP_NUM_THREADS": str(vcpus)}
+        if job.nodes > 1:
+            return self._nodes_attempt(job, number, env, max(1, vcpus // job.nodes))
+        if job.array_index is not None:
+            env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)
+        command = self._command(job)
         out = self._log_dir / f"{job.job_id.replace(':', '-')}-{number}.log"
         reclaim = self._take_reclaim(job.array_index)
         started = time.time()
@@ -170,6 +187,62 @@ class BatchExecutor:
                 self._running.discard(proc)
         reason = "" if code == 0 else f"exit code {code}"
         return Attempt(code, EXIT_REASON, reason, started, time.time())
+
+    def _nodes_attempt(self, job: BatchJobRun, number: int, env: dict[str, str],
+                       threads: int) -> Attempt:
+        """One attempt of a multi-node job: its nodes as processes (see the module doc)."""
+        with socket.socket() as probe:  # a free port: jobs run side by side here
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        started = time.time()
+        deadline = None if job.timeout_s is None else time.monotonic() + job.timeout_s
+        procs: dict[int, subprocess.Popen[bytes]] = {}
+        with contextlib.ExitStack() as stack:
+            for node in range(job.nodes):
+                node_env = {**env, "AWS_BATCH_JOB_ID": f"{job.job_id}#{node}",
+                            "AWS_BATCH_JOB_NODE_INDEX": str(node),
+                            "AWS_BATCH_JOB_NUM_NODES": str(job.nodes),
+                            "AWS_BATCH_JOB_MAIN_NODE_INDEX": str(job.main_node),
+                            "AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS": "127.0.0.1",
+                            "SEISLESS_RENDEZVOUS_PORT": str(port),
+                            "OMP_NUM_THREADS": str(threads)}
+                name = f"{job.job_id.replace(':', '-')}-{number}-node{node}.log"
+                sink = stack.enter_context((self._log_dir / name).open("wb"))
+                procs[node] = subprocess.Popen(self._command(job), env=node_env,
+                                               cwd=job.runtime.cwd, stdout=sink,
+                                               stderr=subprocess.STDOUT)
+                self._running.add(procs[node])
+            try:
+                code, reason = self._wait_nodes(procs, job.main_node, deadline)
+            finally:
+                for proc in procs.values():
+                    if proc.poll() is None:
+                        proc.kill()
+                    proc.wait()
+                    self._running.discard(proc)
+        if code is None:
+            return Attempt(None, TIMEOUT_REASON, "", started, time.time())
+        return Attempt(code, EXIT_REASON, reason, started, time.time())
+
+    @staticmethod
+    def _wait_nodes(procs: dict[int, subprocess.Popen[bytes]], main: int,
+                    deadline: float | None) -> tuple[int | None, str]:
+        """(exit code, reason) once the main node ended or another node failed;
+        (None, "") past the deadline. The other nodes get a moment to hear "done"."""
+        while deadline is None or time.monotonic() < deadline:
+            failed = {n: p.returncode for n, p in procs.items()
+                      if n != main and p.poll() not in (None, 0)}
+            if failed:
+                node, code = min(failed.items())
+                return code, f"exit code {code} on node {node}"
+            code = procs[main].poll()
+            if code is not None:
+                for proc in procs.values():
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=5.0)
+                return code, "" if code == 0 else f"exit code {code} on node {main}"
+            time.sleep(0.1)
+        return None, ""
 
     def close(self) -> None:
         """Stop waiting jobs and kill running ones (the local cloud is going away)."""

@@ -32,6 +32,7 @@ job's parent is marked FAILED when all children ended and one failed, as AWS doe
 (9) moto invokes an SQS event source's function inside `SendMessage` and deletes all or
 none of the batch; `take_event_source_mappings` hides a queue's mappings from moto so
 the local poller (`seisless.local.sqs_poller`) serves them with real batching.
+Multi-node jobs (definitions, `nodeOverrides`): see `seisless.local.moto_multinode`.
 (10) moto authorizes little of what our roles grant (its IAM mode gives Step Functions,
 Lambda, Batch and EventBridge calls no resource, names Batch actions in lower case, and
 answers JSON services in XML) and its ASL engine signs its service calls with made-up
@@ -60,7 +61,7 @@ from collections.abc import Callable
 from typing import Any
 
 from seisless.errors import LocalCloudError
-from seisless.local import asl_fidelity, iam
+from seisless.local import asl_fidelity, iam, moto_multinode
 
 log = logging.getLogger("seisless.local.events")
 
@@ -125,7 +126,8 @@ def _resolve(dotted: str) -> Any:
 
 def verify() -> None:
     """Raise `LocalCloudError` if moto no longer has what the patches rely on."""
-    for dotted, params in {**_EXPECTED, **iam.EXPECTED, **asl_fidelity.EXPECTED}.items():
+    for dotted, params in {**_EXPECTED, **iam.EXPECTED, **asl_fidelity.EXPECTED,
+                           **moto_multinode.EXPECTED}.items():
         try:
             target = _resolve(dotted)
         except (ImportError, AttributeError) as err:
@@ -226,6 +228,8 @@ def _settle_array_parent(child: Any) -> None:
 def batch_job_view(job: Any) -> dict[str, Any]:
     """What the local executor needs of a moto `Job`, in its own words."""
     definition = job.job_definition
+    if definition.type == "multinode":
+        return moto_multinode.job_view(job)
     own = definition.container_properties or {}
     command = job._add_parameters_to_command(list(own.get("command", [])))
     override = job.container_overrides.get("command")
@@ -505,6 +509,7 @@ def apply() -> None:
     batch_task._normalise_response = _batch_normalise_response
     iam.apply()
     asl_fidelity.apply()
+    moto_multinode.apply()
 
 
 def revert() -> None:
@@ -537,5 +542,6 @@ def revert() -> None:
     del batch_task._normalise_response
     iam.revert()
     asl_fidelity.revert()
+    moto_multinode.revert()
     _runners.clear()
     _batch_runner.clear()

@@ -4,7 +4,8 @@ The app runs as `cdk synth` runs it: `python app.py` in a subprocess, with `cdk.
 context, writing a cloud assembly; seisless itself never imports the CDK app or the
 CDK (the app depends on seisless, not the other way round). Only what
 CloudFormation-on-moto cannot take is removed (the bootstrap version parameter and rule,
-which name an SSM parameter of a bootstrapped account); the Lambda functions' container
+which name an SSM parameter of a bootstrapped account; placement groups, which moto does
+not model and a machine without instances has nothing to place in); the Lambda functions' container
 `cmd` is read from the template so the local executor runs the very handler the image
 would.
 """
@@ -131,7 +132,25 @@ def for_moto(template: dict[str, Any]) -> dict[str, Any]:
                               f"{sorted(params)}")
     out.pop("Parameters", None)
     _name_data_bucket(out)
+    _drop_placement_groups(out)
     return out
+
+
+def _drop_placement_groups(template: dict[str, Any]) -> None:
+    """Remove `AWS::EC2::PlacementGroup`s and the compute environments' references to
+    them (moto's CloudFormation has no such resource to `Fn::GetAtt`)."""
+    resources = template.get("Resources", {})
+    groups = {k for k, r in resources.items() if r["Type"] == "AWS::EC2::PlacementGroup"}
+    if not groups:
+        return
+    kept = {k: r for k, r in resources.items() if k not in groups}
+    for logical_id, resource in kept.items():
+        compute = resource.get("Properties", {}).get("ComputeResources", {})
+        if resource["Type"] == "AWS::Batch::ComputeEnvironment" and "PlacementGroup" in compute:
+            compute = {k: v for k, v in compute.items() if k != "PlacementGroup"}
+            kept[logical_id] = {**resource, "Properties": {**resource["Properties"],
+                                                           "ComputeResources": compute}}
+    template["Resources"] = kept
 
 
 #: The local data bucket's name: the same at every start, so a user's commands and

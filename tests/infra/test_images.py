@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from seisless.local.images import blocked_modules, check_imports, read_image
+from seisless.preflight import job_containers
 from tests.infra.conftest import resources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,9 +31,10 @@ def _lambda_handlers(template_json: dict[str, Any]) -> list[str]:
 def _job_modules(template_json: dict[str, Any]) -> list[str]:
     modules = []
     for job in resources(template_json, "AWS::Batch::JobDefinition").values():
-        command = job["Properties"]["ContainerProperties"]["Command"]
-        assert command[:2] == ["python", "-m"], command
-        modules.append(command[2])
+        for container in job_containers(job):
+            command = container["Command"]
+            assert command[:2] == ["python", "-m"], command
+            modules.append(command[2])
     return modules
 
 

@@ -46,7 +46,7 @@ def test_reducer_event_source_batches_and_reports_item_failures(template_json: d
 
 def test_batch_jobs_retry_spot_reclaims_only_and_time_out(template_json: dict) -> None:
     definitions = resources(template_json, "AWS::Batch::JobDefinition")
-    assert len(definitions) == 2
+    assert len(definitions) == 3
     for name, definition in definitions.items():
         props = definition["Properties"]
         strategy = props["RetryStrategy"]
@@ -59,7 +59,8 @@ def test_batch_jobs_retry_spot_reclaims_only_and_time_out(template_json: dict) -
 
 def test_spot_first_on_demand_second(template_json: dict) -> None:
     environments = resources(template_json, "AWS::Batch::ComputeEnvironment")
-    (queue,) = resources(template_json, "AWS::Batch::JobQueue").values()
+    (queue,) = [q for q in resources(template_json, "AWS::Batch::JobQueue").values()
+                if len(q["Properties"]["ComputeEnvironmentOrder"]) == 2]
     order = sorted(queue["Properties"]["ComputeEnvironmentOrder"], key=lambda o: o["Order"])
     kinds = [environments[o["ComputeEnvironment"]["Fn::GetAtt"][0]]["Properties"]
              ["ComputeResources"] for o in order]
@@ -143,3 +144,119 @@ def test_line_search_loop_is_bounded_and_bb_runs_no_trial_jobs(template_json: di
     advance = states["Advance"]["Parameters"]["run"]
     assert advance["line_search.$"] == "$.run.line_search"
     assert advance["max_trials.$"] == "$.run.max_trials"
+
+
+# --- multi-node gradient jobs (nodes_per_shot > 1) --------------------------------------
+
+def _multi_node_definition(template_json: dict) -> tuple[str, dict[str, Any]]:
+    ((name, definition),) = [(k, d) for k, d in resources(
+        template_json, "AWS::Batch::JobDefinition").items()
+        if d["Properties"]["Type"] == "multinode"]
+    return name, definition["Properties"]
+
+
+def test_multi_node_definition_runs_the_node_launcher_on_every_node(
+        template_json: dict) -> None:
+    """One node range open at the end ("0:"), so numNodes can be overridden per run;
+    node 0 is the main node; the container is the gradient job's (image, role, logs)."""
+    _, props = _multi_node_definition(template_json)
+    nodes = props["NodeProperties"]
+    assert nodes["MainNode"] == 0 and nodes["NumNodes"] >= 2
+    (node_range,) = nodes["NodeRangeProperties"]
+    assert node_range["TargetNodes"] == "0:"
+    container = node_range["Container"]
+    assert container["Command"] == ["python", "-m", "containers.gradient.node"]
+    gradient = next(d["Properties"]["ContainerProperties"] for d in resources(
+        template_json, "AWS::Batch::JobDefinition").values()
+        if "containers.gradient.entrypoint" in json.dumps(d["Properties"]))
+    for key in ("Image", "JobRoleArn", "Environment"):
+        assert container[key] == gradient[key], key
+    assert container["LogConfiguration"]["Options"]["awslogs-group"] == \
+        gradient["LogConfiguration"]["Options"]["awslogs-group"]
+    assert props["RetryStrategy"]["EvaluateOnExit"][0]["OnStatusReason"] == "Host EC2*"
+
+
+def test_multi_node_jobs_have_an_on_demand_queue_in_a_cluster_placement_group(
+        template_json: dict) -> None:
+    environments = resources(template_json, "AWS::Batch::ComputeEnvironment")
+    groups = resources(template_json, "AWS::EC2::PlacementGroup")
+    (queue,) = [q for q in resources(template_json, "AWS::Batch::JobQueue").values()
+                if len(q["Properties"]["ComputeEnvironmentOrder"]) == 1]
+    (order,) = queue["Properties"]["ComputeEnvironmentOrder"]
+    compute = environments[order["ComputeEnvironment"]["Fn::GetAtt"][0]]["Properties"][
+        "ComputeResources"]
+    assert compute["Type"] == "EC2"  # on demand: Batch runs no multi-node job on Spot
+    placement = compute["PlacementGroup"]["Fn::GetAtt"][0]
+    assert groups[placement]["Properties"]["Strategy"] == "cluster"
+    assert len(compute["Subnets"]) == 1  # a cluster placement group is in one AZ
+    assert compute["InstanceTypes"] and all(
+        t.split(".")[0] in {"c6in", "c6i", "c7i", "m6i", "c5n", "hpc7a"}
+        for t in compute["InstanceTypes"])  # enhanced networking (ENA)
+    others = [e["Properties"]["ComputeResources"] for e in environments.values()
+              if e["Properties"]["ComputeResources"] is not compute]
+    assert all("PlacementGroup" not in e for e in others)
+
+
+def test_state_machine_submits_one_multi_node_job_per_gradient_job(
+        template_json: dict) -> None:
+    """nodes_per_shot > 1 takes a Map (bounded concurrency) of multi-node jobs to the
+    multi-node queue with numNodes from the run; a failed job is caught per item and
+    RecordFailedShots tombstones its shots; with 1, today's array job."""
+    definition, substitutions = _imaging_definition(template_json)
+    states = _all_states(definition)
+    assert states["SelectShots"]["Next"] == "IsMultiNode"
+    choice = states["IsMultiNode"]
+    assert choice["Default"] == "IsArrayJob"
+    assert choice["Choices"] == [{"Variable": "$.run.nodes_per_shot", "NumericGreaterThan": 1,
+                                  "Next": "NodeGradients"}]
+    fan_out = states["NodeGradients"]
+    assert fan_out["Type"] == "Map" and 0 < fan_out["MaxConcurrency"] <= 40
+    assert fan_out["ItemsPath"] == "$.selected.plan.node_jobs"
+    task = states["NodeGradient"]
+    assert task["Resource"] == "arn:aws:states:::batch:submitJob.sync"
+    params = task["Parameters"]
+    assert params["JobQueue"] == "${MultiNodeJobQueueArn}"
+    assert params["JobDefinition"] == "${MultiNodeGradientJobDefinitionArn}"
+    assert params["NodeOverrides"]["NumNodes.$"] == "$.nodes"
+    (override,) = params["NodeOverrides"]["NodePropertyOverrides"]
+    env = {e["Name"] for e in override["ContainerOverrides"]["Environment"]}
+    assert env == {"SEISLESS_RUN_ID", "SEISLESS_ITERATION", "SEISLESS_JOB_INDEX"}
+    assert task["Catch"][0]["ErrorEquals"] == ["States.TaskFailed"]
+    assert states["IsNodeGradientFailed"]["Default"] == "WaitForReduction"
+    assert states["NodeGradientsFailed"]["Next"] == "RecordFailedShots"
+    queue, job = substitutions["MultiNodeJobQueueArn"], \
+        substitutions["MultiNodeGradientJobDefinitionArn"]
+    assert queue["Fn::GetAtt"][1] == "JobQueueArn"
+    assert job["Ref"] == _multi_node_definition(template_json)[0]
+
+
+def test_the_state_machine_may_submit_multi_node_jobs_only_there(
+        template_json: dict) -> None:
+    """batch:SubmitJob names its resources, the multi-node queue and definition among
+    them, never a wildcard."""
+    machines = resources(template_json, "AWS::StepFunctions::StateMachine")
+    (machine,) = [m for m in machines.values()
+                  if "imaging" in json.dumps(m["Properties"]["StateMachineName"])]
+    role = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    policies = [p["Properties"]["PolicyDocument"]["Statement"]
+                for p in resources(template_json, "AWS::IAM::Policy").values()
+                if {"Ref": role} in p["Properties"]["Roles"]]
+    submits = [s for statements in policies for s in statements
+               if "batch:SubmitJob" in json.dumps(s["Action"])]
+    named = {(r.get("Ref") or r["Fn::GetAtt"][0]) for s in submits for r in s["Resource"]}
+    assert named == set(resources(template_json, "AWS::Batch::JobQueue")) | set(
+        resources(template_json, "AWS::Batch::JobDefinition"))
+
+
+def test_the_local_cloud_deploys_the_template_without_placement_groups(
+        template_json: dict) -> None:
+    """moto has no placement groups (and a machine no instances to place): the local
+    template drops them and the compute environments' references, nothing else."""
+    from seisless.local.template import for_moto
+
+    local = for_moto(template_json)
+    assert not resources(local, "AWS::EC2::PlacementGroup")
+    assert not any("PlacementGroup" in e["Properties"]["ComputeResources"]
+                   for e in resources(local, "AWS::Batch::ComputeEnvironment").values())
+    dropped = set(template_json["Resources"]) - set(local["Resources"])
+    assert dropped == set(resources(template_json, "AWS::EC2::PlacementGroup"))

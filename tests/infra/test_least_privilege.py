@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from seisless.preflight import Grant, role_grants
+from seisless.preflight import Grant, job_containers, role_grants
 from tests.infra.conftest import resources
 
 
@@ -65,9 +65,10 @@ def test_selectshots_and_recordfailed_read_no_models_nor_scan_summaries(
 
 
 def _job_role(template_json: dict[str, Any], image: str) -> str:
-    (job,) = [j for j in resources(template_json, "AWS::Batch::JobDefinition").values()
-              if f"containers.{image}." in j["Properties"]["ContainerProperties"]["Command"][2]]
-    return job["Properties"]["ContainerProperties"]["JobRoleArn"]["Fn::GetAtt"][0]
+    (role,) = {c["JobRoleArn"]["Fn::GetAtt"][0]
+               for j in resources(template_json, "AWS::Batch::JobDefinition").values()
+               for c in job_containers(j) if f"containers.{image}." in c["Command"][2]}
+    return role
 
 
 def test_update_job_has_its_own_role_without_sqs(template_json: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from seisless.preflight import job_containers
 from tests.infra.conftest import resources
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,24 +54,33 @@ def test_the_created_vpc_reaches_s3_through_a_gateway_endpoint(
 
 def test_instances_allow_no_inbound_and_only_https_outbound(
         template_json: dict[str, Any]) -> None:
+    """Only the nodes of a multi-node job reach each other (ssh, MPI): inbound and
+    outbound to their own security group; nothing else comes in."""
     environments = resources(template_json, "AWS::Batch::ComputeEnvironment").values()
     groups = {_ref_id(g) for e in environments
               for g in e["Properties"]["ComputeResources"]["SecurityGroupIds"]}
+    assert len(groups) == 2
     for group in groups:
         props = template_json["Resources"][group]["Properties"]
         assert not props.get("SecurityGroupIngress")
         assert props["SecurityGroupEgress"]
         for rule in props["SecurityGroupEgress"]:
             assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 443, 443)
+    for kind in ("AWS::EC2::SecurityGroupIngress", "AWS::EC2::SecurityGroupEgress"):
+        for rule in resources(template_json, kind).values():
+            props = rule["Properties"]
+            peer = props.get("SourceSecurityGroupId") or props.get("DestinationSecurityGroupId")
+            assert peer is not None and _ref_id(peer) == _ref_id(props["GroupId"]) in groups
 
 
 def test_job_logs_go_to_a_log_group_that_expires(template_json: dict[str, Any]) -> None:
     groups = resources(template_json, "AWS::Logs::LogGroup")
     for name, job in resources(template_json, "AWS::Batch::JobDefinition").items():
-        logging = job["Properties"]["ContainerProperties"]["LogConfiguration"]
-        assert logging["LogDriver"] == "awslogs", name
-        group = groups[_ref_id(logging["Options"]["awslogs-group"])]["Properties"]
-        assert group["RetentionInDays"] > 0, name
+        for container in job_containers(job):
+            logging = container["LogConfiguration"]
+            assert logging["LogDriver"] == "awslogs", name
+            group = groups[_ref_id(logging["Options"]["awslogs-group"])]["Properties"]
+            assert group["RetentionInDays"] > 0, name
 
 
 def _instructions(dockerfile: Path) -> list[tuple[str, str]]:

@@ -101,14 +101,15 @@ def test_the_reducer_alarms_on_errors_and_has_reserved_concurrency(
 
 
 def test_failed_batch_jobs_of_this_queue_reach_the_topic(template_json: dict[str, Any]) -> None:
-    (queue,) = resources(template_json, "AWS::Batch::JobQueue")
+    queues = sorted(resources(template_json, "AWS::Batch::JobQueue"))
     rules = [r["Properties"] for r in resources(template_json, "AWS::Events::Rule").values()
              if r["Properties"]["EventPattern"].get("source") == ["aws.batch"]]
     assert rules
     for rule in rules:
         detail = rule["EventPattern"]["detail"]
         assert detail["status"] == ["FAILED"]
-        assert detail["jobQueue"] == [{"Fn::GetAtt": [queue, "JobQueueArn"]}]
+        assert sorted(q["Fn::GetAtt"][0] for q in detail["jobQueue"]) == queues
+        assert detail["nodeDetails"] == {"nodeIndex": [{"exists": False}]}
         assert [t["Arn"] for t in rule["Targets"]] == [{"Ref": _topic(template_json)}]
 
 

@@ -16,6 +16,7 @@ from seisless.preflight import (
     cfn_lint_findings,
     deployed_definitions,
     image_checks,
+    job_containers,
     main,
     nag_findings,
     readable_leaf,
@@ -177,7 +178,8 @@ def test_cfn_lint_reports_errors_and_ignores_only_what_the_config_names(tmp_path
 
 def _gradient_job(template: dict[str, Any]) -> dict[str, Any]:
     return next(job for job in resources(template, "AWS::Batch::JobDefinition").values()
-                if "gradient" in job["Properties"]["ContainerProperties"]["Command"][2])
+                if "containers.gradient.entrypoint" in json.dumps(
+                    job["Properties"].get("ContainerProperties", {})))
 
 
 def test_entry_points_are_checked_in_the_image_asset_that_runs_them(
@@ -196,14 +198,19 @@ def test_entry_points_are_checked_in_the_image_asset_that_runs_them(
                                   "dockerFile": "containers/gradient/Dockerfile"}},
     }}))
     gradient["Command"] = ["./run.sh"]
+    for job in resources(template, "AWS::Batch::JobDefinition").values():
+        for container in job_containers(job):  # the multi-node job's, of the same image
+            if container["Image"] == gradient["Image"]:
+                container["Command"] = ["./run.sh"]
     checks, unchecked = image_checks(tmp_path, "Seisless", template)
     assert [c.dockerfile for c in checks] == ["lambdas/Dockerfile"]
     assert checks[0].context == ROOT
     assert {"lambdas.scan.plan:handler", "lambdas.imaging.steps:init"} <= set(checks[0].targets)
-    assert len(unchecked) == 2
+    assert len(unchecked) == 3
     assert any(p.startswith("ImagingBatchUpdate") and "not an image asset" in p
                for p in unchecked)
     assert any(p.startswith("ImagingBatchGradient") and "python -m" in p for p in unchecked)
+    assert any(p.startswith("ImagingBatchMultiNode") and "python -m" in p for p in unchecked)
 
 
 def test_an_assembly_without_a_nag_report_or_manifest_fails(tmp_path: Path) -> None:

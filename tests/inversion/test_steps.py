@@ -184,6 +184,25 @@ def test_select_shots_draws_a_reproducible_subset_and_keeps_it(aws) -> None:
     assert later.iteration == 1
 
 
+def test_multi_node_runs_plan_one_node_job_per_array_child(aws) -> None:
+    """nodes_per_shot > 1: the plan lists a multi-node job per gradient job (Batch has no
+    multi-node arrays); with 1, none, and the iteration is one array job as before."""
+    s3, _, _ = aws
+    state = init_step(s3, BUCKET, _input(nodes_per_shot=2), "exec-1")
+    assert state.nodes_per_shot == 2
+    plan = select_shots_step(s3, state)
+    assert plan.node_jobs == ("0", "1", "2") and plan.array_size == 3
+    single = select_shots_step(s3, state.model_copy(update={"nodes_per_shot": 1}))
+    assert single.node_jobs == () and single.array_size == 3
+
+
+@pytest.mark.parametrize("nodes", [0, 17, 2.5])
+def test_nodes_per_shot_is_a_whole_number_from_1_to_16(aws, nodes) -> None:
+    s3, _, _ = aws
+    with pytest.raises(ConfigError, match="nodes_per_shot"):
+        init_step(s3, BUCKET, _input(nodes_per_shot=nodes), "exec-1")
+
+
 def test_record_failed_tombstones_only_missing_leaves_and_announces_all(aws) -> None:
     s3, sqs, queue = aws
     state: RunState = init_step(s3, BUCKET, _input(), "exec-1")
