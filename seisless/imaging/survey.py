@@ -117,34 +117,49 @@ def model_shots(spec: LineSpec, vp: np.ndarray) -> list[Shot]:
 
 
 def write_segy(path: str | os.PathLike[str], spec: LineSpec, modelled: list[Shot]) -> None:
-    """Write the shots as a shot-sorted SEG-Y (IEEE float), one gather per field record."""
+    """Write the line's shots as a shot-sorted SEG-Y (IEEE float), one gather per field
+    record."""
     text = ["seisless synthetic 2-D line: shot gathers, IEEE float, big endian",
             f"{spec.n_shots} shots, {len(spec.receiver_x())} receivers (fixed spread), "
             f"{spec.dt:g} ms sampling, {spec.t1:g} ms",
             f"x = easting in m, scalar {COORDINATE_SCALAR}; model x = easting - "
             f"{spec.easting:.0f}",
             f"source depth {spec.source_depth:g} m, receiver depth {spec.receiver_depth:g} m"]
+    write_shots(path, modelled, interval_us=spec.interval_us, origin=(spec.easting, 0.0),
+                text=text)
+
+
+def write_shots(path: str | os.PathLike[str], modelled: list[Shot], *, interval_us: int,
+                origin: tuple[float, float], text: list[str]) -> None:
+    """Write shots (2-D, or 3-D with y) as a shot-sorted SEG-Y (IEEE float): model
+    coordinates plus `origin` (easting, northing) in the x/y headers, depths in the
+    depth and elevation headers, one gather per field record (`shot_id`)."""
     scale = -COORDINATE_SCALAR
-    with SegyWriter(path, n_samples=modelled[0].nt, interval_us=spec.interval_us,
+    with SegyWriter(path, n_samples=modelled[0].nt, interval_us=interval_us,
                     sample_format=5, text=text) as writer:
         for shot in modelled:
             n = shot.nrec
-            gx = shot.rec[:, 0]
-            sx = np.full(n, shot.src[0])
-            writer.write(shot.data.T.astype(np.float32), {
+            headers = {
                 "FieldRecord": np.full(n, shot.shot_id),
                 "TraceNumber": np.arange(1, n + 1),
                 "EnergySourcePoint": np.full(n, shot.shot_id),
                 "TRACE_SEQUENCE_LINE": np.arange(1, n + 1),
-                "offset": np.round(gx - sx).astype(np.int64),
+                "offset": np.round(np.hypot(*(shot.rec[:, a] - shot.src[a]
+                                              for a in range(shot.rec.shape[1] - 1)))
+                                   if shot.rec.shape[1] == 3 else
+                                   shot.rec[:, 0] - shot.src[0]).astype(np.int64),
                 "SourceGroupScalar": np.full(n, COORDINATE_SCALAR),
                 "ElevationScalar": np.full(n, COORDINATE_SCALAR),
-                "SourceX": np.round((sx + spec.easting) * scale).astype(np.int64),
-                "GroupX": np.round((gx + spec.easting) * scale).astype(np.int64),
-                "SourceDepth": np.full(n, round(spec.source_depth * scale)),
-                "ReceiverGroupElevation": np.full(n, -round(spec.receiver_depth * scale)),
+                "SourceDepth": np.full(n, round(shot.src[-1] * scale)),
+                "ReceiverGroupElevation": np.round(-shot.rec[:, -1] * scale).astype(np.int64),
                 "CoordinateUnits": np.ones(n, np.int64),
-            })
+            }
+            for axis, name in enumerate("XY"[:shot.rec.shape[1] - 1]):
+                headers[f"Source{name}"] = np.full(n, round((shot.src[axis] + origin[axis])
+                                                            * scale))
+                headers[f"Group{name}"] = np.round((shot.rec[:, axis] + origin[axis])
+                                                   * scale).astype(np.int64)
+            writer.write(shot.data.T.astype(np.float32), headers)
 
 
 def line_over(vp: np.ndarray, spacing: float, **changes: Any) -> LineSpec:

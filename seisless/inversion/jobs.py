@@ -119,7 +119,8 @@ def read_field_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int) 
     return read_shot(f"s3://{env.bucket}/{config.data.segy_key}",
                      shot_ranges(gathers, field_record), f0=acq.f0, field_record=field_record,
                      s3_client=s3, source_depth=acq.source_depth,
-                     receiver_depth=acq.receiver_depth, origin_x=acq.origin_x)
+                     receiver_depth=acq.receiver_depth, origin_x=acq.origin_x,
+                     origin_y=acq.origin_y if len(config.model.spacing) == 3 else None)
 
 
 def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int
