@@ -69,10 +69,12 @@ class TTIModel(Model):
 
     def _coefficient(self, name: str, values: np.ndarray) -> Function:
         """A time-invariant coefficient on the padded grid, its halo filled with edge
-        values too (the rotated derivatives read it there)."""
+        values too (the rotated derivatives read it there). Under MPI only this rank's
+        block: its view has the halo on the grid's outer sides (`_size_outhalo`); the
+        halo between ranks Devito exchanges."""
         f = Function(name=name, grid=self.grid, space_order=self.space_order)
-        halo = [(self.nbl + lo, self.nbl + hi) for lo, hi in f.halo]
-        f.data_with_halo[:] = np.pad(values, halo, mode="edge")
+        halo = tuple((int(lo), int(hi)) for lo, hi in f._size_outhalo)
+        f.data_with_halo._local[:] = self.local(values, halo)
         return f
 
     @cached_property
@@ -94,4 +96,5 @@ class TTIModel(Model):
     def fastest_velocity(self) -> float:
         """vp * sqrt(1 + 2 epsilon), the horizontal velocity, at its largest bound: the
         time step Devito's examples take for TTI."""
-        return float(self.vp.max() * np.sqrt(1 + 2 * max(float(self.epsilon.max()), 0.0)))
+        return super().fastest_velocity() * float(
+            np.sqrt(1 + 2 * max(float(self.epsilon.max()), 0.0)))
