@@ -82,16 +82,14 @@ def _worker(kind: str, n: int, t1: float, runs: int) -> None:
 
 
 def _case(kind: str, ranks: int, threads: int, args: argparse.Namespace) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads),
-           "DEVITO_LANGUAGE": "openmp", "DEVITO_LOGGING": "ERROR"}
-    command = [sys.executable, __file__, "--worker", kind, "--n", str(args.n if kind ==
-               "acoustic3d" else args.n2d), "--t1", str(args.t1), "--runs", str(args.runs)]
-    if ranks > 1:
-        env.update({"DEVITO_MPI": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1",
-                    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
-        command = ["mpirun", "-np", str(ranks), "--oversubscribe", *command]
-    else:
-        env.pop("DEVITO_MPI", None)
+    from seisless.imaging.parallel import mpirun
+
+    size = args.n if kind == "acoustic3d" else args.n2d
+    command, env = mpirun(ranks, [sys.executable, __file__, "--worker", kind, "--n",
+                                  str(size), "--t1", str(args.t1), "--runs", str(args.runs)],
+                          {**os.environ, "PYTHONPATH": str(ROOT),
+                           "OMP_NUM_THREADS": str(threads), "DEVITO_LANGUAGE": "openmp",
+                           "DEVITO_LOGGING": "ERROR"}, oversubscribe=True)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"{kind} on {ranks} rank(s) failed:\n{done.stderr[-3000:]}")

@@ -15,6 +15,7 @@ import atexit
 import os
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,22 @@ import numpy as np
 GRACE_SECONDS = 60.0
 #: The rank that writes the leaf, its sidecar and tombstones, and announces them.
 ROOT = 0
+
+
+def mpirun(ranks: int, command: list[str], env: Mapping[str, str], *,
+           oversubscribe: bool = False) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) that start `command` on `ranks` ranks in Devito's MPI mode;
+    for one rank `command` alone, without it. Open MPI refuses to start as root unless
+    told to (CI runs as root; the image's user is not root, where this is harmless);
+    `oversubscribe` lets more ranks than cores share a machine."""
+    full = dict(env)
+    if ranks <= 1:
+        full.pop("DEVITO_MPI", None)
+        return list(command), full
+    full.update({"DEVITO_MPI": "1", "OMPI_ALLOW_RUN_AS_ROOT": "1",
+                 "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})
+    extra = ["--oversubscribe"] if oversubscribe else []
+    return ["mpirun", "-np", str(ranks), *extra, *command], full
 
 
 def world() -> Any | None:

@@ -19,6 +19,7 @@ import pytest
 from moto import mock_aws
 
 from seisless.errors import ConfigError
+from seisless.imaging import parallel
 from seisless.storage import ArrayRows, array_bytes
 from tests.helpers.mpirun import needs_mpirun, run_ranks
 
@@ -67,3 +68,20 @@ def test_array_rows_reads_slabs_by_range() -> None:
         s3.put_object(Bucket="rows", Key="text.npy", Body=b"not an array")
         with pytest.raises(ConfigError, match=r"not a \.npy array"):
             ArrayRows(s3, "rows", "text.npy")
+
+
+def test_one_process_never_initialises_mpi(monkeypatch: pytest.MonkeyPatch) -> None:
+    from devito.mpi import MPI
+
+    monkeypatch.delenv("DEVITO_MPI", raising=False)
+    assert parallel.world() is None
+    assert parallel.topology(3) is None
+    assert not MPI.Is_initialized()
+
+
+def test_mpirun_command_line() -> None:
+    argv, env = parallel.mpirun(2, ["python", "-m", "job"], {"DEVITO_MPI": "0", "A": "1"})
+    assert argv == ["mpirun", "-np", "2", "python", "-m", "job"]
+    assert env["DEVITO_MPI"] == "1" and env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"
+    argv, env = parallel.mpirun(1, ["python", "-m", "job"], {"DEVITO_MPI": "1", "A": "1"})
+    assert argv == ["python", "-m", "job"] and env == {"A": "1"}
