@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from seisless.errors import ConfigError
+from seisless.errors import ConfigError, ImagingError
 from seisless.imaging import parallel
 from seisless.storage import ArrayRows, array_bytes
 from tests.helpers.mpirun import needs_mpirun, run_ranks
@@ -47,6 +47,14 @@ def test_3d_gradient_on_two_ranks_equals_one_process(tmp_path: Path) -> None:
     slabs = [json.loads((two / f"rows_{r}.json").read_text()) for r in (0, 1)]
     assert [s["x_rows"] for s in slabs] == [[0, 16], [17, 32]]
     assert slabs[0]["read"] == [[0, 11]] and slabs[1]["read"] == [[11, 21]]
+
+
+@needs_mpirun
+def test_a_rank_failing_alone_ends_the_job() -> None:
+    env = {"SEISLESS_BUCKET": "any", "SEISLESS_RUN_ID": "any", "SEISLESS_ITERATION": "0"}
+    done = run_ranks(2, ["-m", "tests.imaging.mpi_fail"], env, timeout=60)
+    assert done.returncode == ImagingError.exit_code
+    assert "rank 1 failed alone" in done.stderr
 
 
 @pytest.mark.usefixtures("aws_credentials")

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from seisless.errors import ImagingError
+from seisless.errors import ConfigError, ImagingError
 from seisless.imaging import survey
 from seisless.inversion.keys import RunKeys
 from seisless.reduce import Node, layout_for
@@ -156,3 +156,11 @@ def test_an_error_every_rank_meets_is_one_tombstone(cloud: tuple[Cloud, dict[str
         Bucket=BUCKET, Key=layout.sidecar_key(Node(0, 0)))["Body"].read())
     assert sidecar["tombstones"] == [0]
     assert len(_announcements(c)) == 1
+
+
+def test_trial_jobs_refuse_mpi(cloud: tuple[Cloud, dict[str, str]]) -> None:
+    _, env = cloud
+    done = run_ranks(2, ["-m", "containers.gradient.entrypoint"],
+                     {**env, "SEISLESS_RUN_ID": "trial", "SEISLESS_TRIAL": "0"})
+    assert done.returncode == ConfigError.exit_code
+    assert "trial jobs run in one process" in done.stderr
