@@ -96,15 +96,17 @@ class Shot:
     def from_traces(cls, samples: np.ndarray, coordinates: dict[str, np.ndarray],
                     dt_ms: float, f0: float, *, source_depth: float = 0.0,
                     receiver_depth: float = 0.0, shot_id: int = 0,
-                    origin_x: float = 0.0) -> Shot:
-        """Build a 2-D shot from decoded SEG-Y traces.
+                    origin_x: float = 0.0, origin_y: float | None = None) -> Shot:
+        """Build a 2-D shot from decoded SEG-Y traces (3-D, (x, y, depth), when `origin_y`
+        is given).
 
         Parameters
         ----------
         samples : array_like
             Traces as read, shape (ntraces, nsamples).
         coordinates : dict
-            `source_x`, `group_x` (m, coordinate scalar already applied), one per trace.
+            `source_x`, `group_x` (and in 3-D `source_y`, `group_y`; m, coordinate
+            scalar already applied), one per trace.
         dt_ms : float
             Sample interval from the file, in ms.
         f0 : float
@@ -114,27 +116,34 @@ class Shot:
             depths in the model's frame).
         shot_id : int, optional
             The field record number.
-        origin_x : float, optional
-            Subtracted from header x so positions are in the model's frame.
+        origin_x, origin_y : float, optional
+            Subtracted from header x (y) so positions are in the model's frame; a shot
+            for a 3-D model has `origin_y` (0 when the frames agree).
         """
         samples = np.asarray(samples)
         if samples.ndim != 2 or samples.shape[0] == 0:
             raise ImagingError(f"expected traces as (ntraces, nsamples), got {samples.shape}")
+        axes = {"x": origin_x} if origin_y is None else {"x": origin_x, "y": origin_y}
         try:
-            sx = np.asarray(coordinates["source_x"], dtype=np.float64)
-            gx = np.asarray(coordinates["group_x"], dtype=np.float64)
+            sources = [np.asarray(coordinates[f"source_{a}"], dtype=np.float64) - o
+                       for a, o in axes.items()]
+            groups = [np.asarray(coordinates[f"group_{a}"], dtype=np.float64) - o
+                      for a, o in axes.items()]
         except KeyError as err:
             raise ImagingError(f"coordinates lack {err}; pass the trace block's "
-                               "coordinates() (source_x, group_x in m)") from None
-        if len(sx) != samples.shape[0] or len(gx) != samples.shape[0]:
+                               "coordinates() (source_x, group_x[, source_y, group_y] in "
+                               "m)") from None
+        if any(len(c) != samples.shape[0] for c in sources + groups):
             raise ImagingError("need one source and one receiver coordinate per trace")
-        if np.ptp(sx) > 1e-3:
-            raise ImagingError(f"traces of shot {shot_id} have different source positions "
-                               f"({sx.min()} to {sx.max()} m): not one shot gather")
-        rec = np.stack([gx - origin_x, np.full_like(gx, receiver_depth)], axis=1)
+        for s in sources:
+            if np.ptp(s) > 1e-3:
+                raise ImagingError(f"traces of shot {shot_id} have different source "
+                                   f"positions ({s.min()} to {s.max()} m): not one shot "
+                                   "gather")
+        rec = np.stack([*groups, np.full_like(groups[0], receiver_depth)], axis=1)
         t1 = dt_ms * (samples.shape[1] - 1)
-        return cls(src=(sx[0] - origin_x, source_depth), rec=rec, t1=t1, dt=dt_ms, f0=f0,
-                   data=samples.T.astype(np.float64), shot_id=shot_id)
+        return cls(src=(*(s[0] for s in sources), source_depth), rec=rec, t1=t1, dt=dt_ms,
+                   f0=f0, data=samples.T.astype(np.float64), shot_id=shot_id)
 
 
 @dataclass(frozen=True)

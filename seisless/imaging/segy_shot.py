@@ -38,8 +38,9 @@ def _trace_span(layout: Layout, start: int, stop: int) -> tuple[int, int]:
 
 def read_shot(uri: str, ranges: list[tuple[int, int]], *, f0: float, field_record: int,
               s3_client: Any = None, source_depth: float = 0.0, receiver_depth: float = 0.0,
-              origin_x: float = 0.0) -> Shot:
-    """Read the traces of one shot and build its `Shot` (2-D, x from the headers).
+              origin_x: float = 0.0, origin_y: float | None = None) -> Shot:
+    """Read the traces of one shot and build its `Shot` (2-D, x from the headers; 3-D,
+    x and y, when `origin_y` is given).
 
     Parameters
     ----------
@@ -53,7 +54,7 @@ def read_shot(uri: str, ranges: list[tuple[int, int]], *, f0: float, field_recor
         The shot's field record number (its id).
     s3_client : botocore client, optional
         Client for S3 URIs.
-    source_depth, receiver_depth, origin_x : float, optional
+    source_depth, receiver_depth, origin_x, origin_y : float, optional
         See `Shot.from_traces`.
     """
     with open_source(uri, s3_client=s3_client) as src:
@@ -64,4 +65,4 @@ def read_shot(uri: str, ranges: list[tuple[int, int]], *, f0: float, field_recor
     merged = {name: np.concatenate([c[name] for c in coords]) for name in coords[0]}
     return Shot.from_traces(samples, merged, layout.sample_interval_us / 1000.0, f0,
                             source_depth=source_depth, receiver_depth=receiver_depth,
-                            shot_id=field_record, origin_x=origin_x)
+                            shot_id=field_record, origin_x=origin_x, origin_y=origin_y)

@@ -116,6 +116,8 @@ class Acquisition(Document):
     source_depth: Depth = 0.0
     receiver_depth: Depth = 0.0
     origin_x: float = Field(default=0.0, ge=-1e9, le=1e9, description="metres")
+    origin_y: float = Field(default=0.0, ge=-1e9, le=1e9,
+                            description="metres, subtracted from header y (3-D models)")
 
 
 class MemorySpec(Document):

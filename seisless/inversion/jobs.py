@@ -118,7 +118,8 @@ def build_model(s3: Any, bucket: str, config: RunConfig, vp: np.ndarray | storag
 
 
 def read_field_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int) -> Any:
-    """Shot `field_record` with its observed data, read from the SEG-Y by byte ranges."""
+    """Shot `field_record` with its observed data, read from the SEG-Y by byte ranges
+    (x and y positions for a 3-D model)."""
     from seisless.imaging.segy_shot import read_shot, shot_ranges
 
     gathers = pq.read_table(io.BytesIO(storage.get_bytes(
@@ -127,7 +128,8 @@ def read_field_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int) 
     return read_shot(f"s3://{env.bucket}/{config.data.segy_key}",
                      shot_ranges(gathers, field_record), f0=acq.f0, field_record=field_record,
                      s3_client=s3, source_depth=acq.source_depth,
-                     receiver_depth=acq.receiver_depth, origin_x=acq.origin_x)
+                     receiver_depth=acq.receiver_depth, origin_x=acq.origin_x,
+                     origin_y=acq.origin_y if len(config.model.spacing) == 3 else None)
 
 
 def _job_velocity(s3: Any, env: JobEnv, config: RunConfig, comm: Any | None

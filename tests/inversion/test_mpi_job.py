@@ -1,7 +1,8 @@
 """The gradient job on 2 MPI ranks through its entrypoint (`mpirun -np 2 python -m
 containers.gradient.entrypoint`, as a multi-node job's main node starts it) against a
-moto server: the leaf and objective equal the one-process job's, rank 0 alone writes
-and announces, and an error every rank meets is one tombstone and one exit code.
+moto server: the leaf and objective equal the one-process job's for a 2-D line (acoustic
+and TTI) and a 3-D cube, rank 0 alone writes and announces, and an error every rank
+meets is one tombstone and one exit code.
 
 Tolerance: with snapshots the decomposed solve does the same float32 arithmetic per cell
 as one process but in loops of other bounds (vectorised, -ffast-math), so the leaves
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import boto3
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -28,6 +30,8 @@ from seisless.errors import ConfigError, ImagingError
 from seisless.imaging import survey
 from seisless.inversion.keys import RunKeys
 from seisless.reduce import Node, layout_for
+from seisless.scan import run_direct
+from seisless.segy.write import SegyWriter
 from seisless.storage import array_bytes
 from tests.helpers.mpirun import needs_mpirun, run_ranks
 from tests.inversion.loop import Cloud, run_config, upload_line
@@ -80,15 +84,15 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cloud, dic
 
 
 def _job(cloud: tuple[Cloud, dict[str, str]], run_id: str, ranks: int, objective: str,
-         **sections: dict) -> tuple[int, str]:
-    """Write the run's config and shot list, run the gradient job of its first shot on
-    `ranks` ranks; (exit code, stderr)."""
+         shots: list[int] | None = None, **sections: dict) -> tuple[int, str]:
+    """Write the run's config and shot list (default: the line's first shot), run the
+    gradient job of its first shot on `ranks` ranks; (exit code, stderr)."""
     c, env = cloud
     run = RunKeys(run_id)
     config = run_config(SPEC, run_id, objective, **sections)
     c.s3.put_object(Bucket=BUCKET, Key=run.config, Body=json.dumps(config))
     c.s3.put_object(Bucket=BUCKET, Key=run.iteration(0).shots,
-                    Body=json.dumps({"shots": SPEC.field_records()[:1]}))
+                    Body=json.dumps({"shots": shots or SPEC.field_records()[:1]}))
     done = run_ranks(ranks, ["-m", "containers.gradient.entrypoint"],
                      {**env, "SEISLESS_RUN_ID": run_id})
     return done.returncode, done.stderr
@@ -164,3 +168,47 @@ def test_trial_jobs_refuse_mpi(cloud: tuple[Cloud, dict[str, str]]) -> None:
                      {**env, "SEISLESS_RUN_ID": "trial", "SEISLESS_TRIAL": "0"})
     assert done.returncode == ConfigError.exit_code
     assert "trial jobs run in one process" in done.stderr
+
+
+def _cube_survey(c: Cloud, folder: Path) -> dict:
+    """A 21 x 17 x 19 cube (10 m) and one shot over it with a 5 x 4 receiver patch in a
+    SEG-Y (x and y in the headers, random traces: the comparison needs no physics),
+    scanned and uploaded; the run's model, data and acquisition sections."""
+    vp = np.full((21, 17, 19), 1.5)
+    vp[:, :, 10:] = 2.0
+    gx, gy = (a.ravel() for a in np.meshgrid(np.linspace(0, 200, 5), np.linspace(0, 160, 4),
+                                              indexing="ij"))
+    n, nt = len(gx), 63
+    path = folder / "cube.sgy"
+    with SegyWriter(path, n_samples=nt, interval_us=4000, sample_format=5,
+                    text=["seisless test: one 3-D shot"]) as writer:
+        writer.write(np.random.default_rng(1).standard_normal((n, nt)).astype(np.float32), {
+            "FieldRecord": np.full(n, 7), "TraceNumber": np.arange(1, n + 1),
+            "SourceGroupScalar": np.full(n, 1), "CoordinateUnits": np.ones(n, np.int64),
+            "SourceX": np.full(n, 100), "SourceY": np.full(n, 80),
+            "GroupX": gx.astype(np.int64), "GroupY": gy.astype(np.int64)})
+    buf = io.BytesIO()
+    pq.write_table(run_direct(str(path), workers=1).gathers, buf)
+    for key, body in {"models/cube.npy": array_bytes(vp, "<f4"), "cube/line.sgy": path.read_bytes(),
+                      "cube/gathers.parquet": buf.getvalue()}.items():
+        c.s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    return {"model": {"key": "models/cube.npy", "spacing": [10.0] * 3, "nbl": 6,
+                      "space_order": 4},
+            "data": {"segy_key": "cube/line.sgy", "gathers_key": "cube/gathers.parquet"},
+            "acquisition": {"f0": 0.015, "source_depth": 20.0, "receiver_depth": 20.0}}
+
+
+def test_3d_on_two_ranks(cloud: tuple[Cloud, dict[str, str]],
+                         tmp_path: Path) -> None:
+    c, _ = cloud
+    sections = _cube_survey(c, tmp_path)
+    memory = {"strategy": "snapshots", "factor": 2}
+    for run_id, ranks in (("cube-one", 1), ("cube-two", 2)):
+        code, err = _job(cloud, run_id, ranks, "fwi", memory=memory, shots=[7],
+                         fwi={"vmin": 1.4, "vmax": 2.5, "max_dv": 0.05}, **sections)
+        assert code == 0, err
+    one, one_sidecar = _leaf(c, "cube-one")
+    two, two_sidecar = _leaf(c, "cube-two")
+    assert two.shape == one.shape == (21, 17, 19)
+    assert np.abs(two - one).max() <= 1e-4 * np.abs(one).max()
+    assert two_sidecar["objective"] == pytest.approx(one_sidecar["objective"], rel=1e-5)
