@@ -13,6 +13,7 @@ rather than dropped, so Taylor tests hold even for perturbations touching the ed
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import ClassVar
 
@@ -44,6 +45,23 @@ def _cfl_coefficient(space_order: int, ndim: int) -> float:
     of the Laplacian's largest eigenvalue (weights of a stencil of order 2*space_order)."""
     weights = sympy.finite_diff_weights(2, range(-space_order, space_order + 1), 0)[-1][-1]
     return float(np.sqrt(4.0 / (ndim * sum(abs(float(w)) for w in weights))))
+
+
+@dataclass(frozen=True)
+class RowBlock:
+    """Rows [first, first + len(values)) of a physical-grid array of `shape`, what a
+    rank read of it (`Model.slab`), sliced by the whole array's row numbers."""
+
+    values: np.ndarray
+    first: int
+    shape: tuple[int, ...]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.shape[0])
+        if start < self.first or stop > self.first + len(self.values):
+            raise ValueError(f"rows {start}:{stop} are outside the block's "
+                             f"{self.first}:{self.first + len(self.values)}")
+        return self.values[start - self.first:stop - self.first]
 
 
 class Model:
@@ -133,7 +151,19 @@ class Model:
         """This rank's part of the padded grid (all of it without MPI)."""
         return (len(self.x_rows), *self.padded_shape[1:])
 
-    def local(self, field: np.ndarray | ArrayRows,
+    def slab_rows(self, reach: int) -> slice:
+        """The physical rows under this rank's slab and `reach` cells on either side (all
+        of them without MPI)."""
+        x, last = self.x_rows, self.shape[0] - 1
+        return slice(int(np.clip(x[0] - reach - self.nbl, 0, last)),
+                     int(np.clip(x[-1] + reach - self.nbl, 0, last)) + 1)
+
+    def slab(self, field: np.ndarray | ArrayRows, reach: int) -> RowBlock:
+        """`slab_rows(reach)` of `field`, read once."""
+        rows = self.slab_rows(reach)
+        return RowBlock(np.asarray(field[rows], dtype=np.float64), rows.start, self.shape)
+
+    def local(self, field: np.ndarray | ArrayRows | RowBlock,
               halo: tuple[tuple[int, int], ...] | None = None) -> np.ndarray:
         """This rank's block of the padded physical-grid array `field` (`pad` of it,
         restricted to `x_rows`), with `halo` more cells per side and axis; only the x

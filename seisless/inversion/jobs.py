@@ -105,14 +105,19 @@ def leaves_of_job(env: JobEnv, shots: ShotList) -> range:
 def build_model(s3: Any, bucket: str, config: RunConfig, vp: np.ndarray | storage.ArrayRows
                 ) -> Any:
     """The Devito model of velocity `vp` on the run's grid, TTI where the run names
-    anisotropy arrays (Devito imported here)."""
+    anisotropy arrays (Devito imported here); read by rows like `vp` when `vp` is (the
+    arrays' dtypes were checked by Init)."""
     from seisless.imaging import Model, TTIModel
 
     spec = config.model
     if len(vp.shape) != len(spec.spacing):
         raise ConfigError(f"the model is {len(vp.shape)}-D but model.spacing has "
                           f"{len(spec.spacing)} values")
-    tti = anisotropy.read(s3, bucket, spec.anisotropy_keys)  # empty: acoustic
+    if isinstance(vp, storage.ArrayRows):  # under MPI: every array read by rows
+        tti = {name: storage.ArrayRows(s3, bucket, key, what=f"model.{name}_key's array")
+               for name, key in spec.anisotropy_keys.items()}
+    else:
+        tti = anisotropy.read(s3, bucket, spec.anisotropy_keys)  # empty: acoustic
     return (TTIModel if tti else Model)(vp, spec.spacing, spec.origin, nbl=spec.nbl,
                                         space_order=spec.space_order, **tti)
 
