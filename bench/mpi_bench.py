@@ -132,8 +132,7 @@ def main() -> None:
     parser.add_argument("--bp-vmax", type=float, default=5.4)
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, args.n if args.worker == "acoustic3d" else args.n2d, args.t1,
-                args.runs)
+        _worker(args.worker, args.n, args.t1, args.runs)  # `_case` passes the size as --n
         return
     if args.small:
         args.n, args.n2d, args.t1 = 32, 30, 200.0
