@@ -106,6 +106,62 @@ def get_array(s3: Any, bucket: str, key: str, *, what: str = "the array",
                                  "save it with numpy.save") from None
 
 
+#: Bytes of a `.npy` object read to find its header (a version-1 header is at most
+#: 65,535 bytes after the 10-byte preamble; numpy writes 128 for any model).
+NPY_HEAD_BYTES = 65_546
+
+
+def _ranged(s3: Any, bucket: str, key: str, start: int, stop: int, what: str) -> bytes:
+    """Bytes [start, stop) of an object by one ranged GET (fewer at the object's end)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return s3.get_object(Bucket=bucket, Key=key,
+                             Range=f"bytes={start}-{stop - 1}")["Body"].read()
+    except ClientError as err:
+        if is_missing(err):
+            raise SourceError(f"{what} {uri(bucket, key)} does not exist; check that the "
+                              "earlier steps completed") from None
+        raise
+
+
+class ArrayRows:
+    """A C-order `.npy` object read by rows (slices of its first axis), each slice by
+    one ranged GET: an MPI rank reads only its x-slab of a model. The header is parsed
+    by numpy's header reader (a literal, never pickle); object dtypes and Fortran order
+    are refused."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, *, what: str = "the array") -> None:
+        self.s3, self.bucket, self.key, self.what = s3, bucket, key, what
+        head = io.BytesIO(_ranged(s3, bucket, key, 0, NPY_HEAD_BYTES, what))
+        try:
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}[
+                np.lib.format.read_magic(head)]
+            shape, fortran, dtype = read_header(head)
+        except (ValueError, EOFError, KeyError) as err:
+            raise ConfigError(f"{what} {uri(bucket, key)} is not a .npy array ({err}); "
+                              "save it with numpy.save") from None
+        if dtype.hasobject or fortran or not shape:
+            raise ConfigError(f"{what} {uri(bucket, key)} must be a C-order numeric array "
+                              "of at least one dimension; save it with numpy.save")
+        self.shape: tuple[int, ...] = tuple(shape)
+        self.dtype = dtype
+        self.offset = head.tell()
+        self.row_bytes = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, step = rows.indices(self.shape[0])
+        if step != 1 or stop <= start:
+            raise ValueError(f"rows must be a non-empty contiguous slice, got {rows}")
+        body = _ranged(self.s3, self.bucket, self.key, self.offset + start * self.row_bytes,
+                       self.offset + stop * self.row_bytes, self.what)
+        if len(body) != (stop - start) * self.row_bytes:
+            raise ConfigError(f"{self.what} {uri(self.bucket, self.key)} is shorter than "
+                              f"its .npy header says {self.shape}")
+        return np.frombuffer(body, self.dtype).reshape((stop - start, *self.shape[1:]))
+
+
 def exists(s3: Any, bucket: str, key: str) -> bool:
     from botocore.exceptions import ClientError
 

@@ -26,7 +26,7 @@ from devito import Operator as DevitoOperator
 from devito.types import Grid
 
 from seisless.errors import ImagingError
-from seisless.imaging import memory, operators, tti_operators
+from seisless.imaging import memory, operators, parallel, tti_operators
 from seisless.imaging.geometry import Shot, TimeAxes
 from seisless.imaging.model import Model
 
@@ -82,7 +82,7 @@ class _Setup:
     def traces(self) -> np.ndarray:
         """The recorded traces on the data sampling: sample n+1 was recorded at step n."""
         fine = np.zeros((self.axes.nt_c, self.shot.nrec))
-        fine[2:] = self.rec.data[1:-1]
+        fine[2:] = parallel.gather_columns(self.model.comm, np.asarray(self.rec.data))[1:-1]
         return self.axes.resampler.apply(fine)
 
     def scratch_receivers(self) -> SparseTimeFunction:
@@ -110,8 +110,8 @@ class _Setup:
         return _gradient_op(self.ops, self.model.grid, self.model.space_order, save, factor)
 
     def field_bytes(self) -> int:
-        """One time slice of the forward wavefield, all components."""
-        return (len(self.ops.FIELDS.forward) * int(np.prod(self.model.padded_shape))
+        """One time slice of the forward wavefield, all components, on this rank."""
+        return (len(self.ops.FIELDS.forward) * int(np.prod(self.model.local_padded_shape))
                 * self.model.dtype.itemsize)
 
 
@@ -143,8 +143,11 @@ def born(model: Model, shot: Shot, image: np.ndarray) -> np.ndarray:
 
 def gradient(model: Model, shot: Shot, objective: str = "fwi", *,
              image: np.ndarray | None = None, strategy: str = "auto", factor: int | None = None,
-             memory_budget: int | None = None) -> tuple[float, np.ndarray]:
+             memory_budget: int | None = None) -> tuple[float, np.ndarray | None]:
     """Objective value and its gradient with respect to squared slowness.
+
+    Under MPI every rank takes part and gets phi; the gradient is gathered to rank 0
+    (`parallel.ROOT`) and is None on the others.
 
     Parameters
     ----------
@@ -157,7 +160,8 @@ def gradient(model: Model, shot: Shot, objective: str = "fwi", *,
     image : array_like, optional
         The current LS-RTM image (zeros when omitted).
     strategy : {'auto', 'full', 'snapshots', 'checkpointing'}
-        How to keep the forward wavefield; 'auto' chooses from `memory_budget`.
+        How to keep the forward wavefield (per rank under MPI); 'auto' chooses from
+        `memory_budget`.
     factor : int, optional
         Snapshot interval in time steps for 'snapshots'.
     memory_budget : int, optional
@@ -166,8 +170,9 @@ def gradient(model: Model, shot: Shot, objective: str = "fwi", *,
     Returns
     -------
     phi : float
-    g : ndarray
-        (nx, nz) or (nx, ny, nz) on the physical grid, in the units of phi per s^2/km^2.
+    g : ndarray or None
+        (nx, nz) or (nx, ny, nz) on the physical grid, in the units of phi per s^2/km^2
+        (None on MPI ranks other than rank 0).
     """
     if shot.data is None:
         raise ImagingError(f"shot {shot.shot_id} has no observed data to fit")
@@ -185,23 +190,41 @@ def gradient(model: Model, shot: Shot, objective: str = "fwi", *,
 
 
 def rtm(model: Model, shot: Shot, *, strategy: str = "auto", factor: int | None = None,
-        memory_budget: int | None = None) -> np.ndarray:
-    """Reverse-time migration image J^T d (physical grid, per s^2/km^2).
+        memory_budget: int | None = None) -> np.ndarray | None:
+    """Reverse-time migration image J^T d (physical grid, per s^2/km^2; None on MPI
+    ranks other than rank 0).
 
     Equal to minus the LS-RTM gradient at a zero image: the adjoint of the linearized
     modelling applied to the observed data.
     """
-    return -gradient(model, shot, "lsrtm", strategy=strategy, factor=factor,
-                     memory_budget=memory_budget)[1]
+    grad = gradient(model, shot, "lsrtm", strategy=strategy, factor=factor,
+                    memory_budget=memory_budget)[1]
+    return None if grad is None else -grad
+
+
+def _mpi_plan(model: Model, plan: memory.Strategy) -> memory.Strategy:
+    """The plan as it runs under MPI. Devito 4.8.23 cannot compile the full-save forward
+    operator decomposed (the halo update of the saved field its receivers read at t+1 is
+    hoisted out of the time loop: 'time undeclared'), so 'full' runs as snapshots of every
+    step: the same memory and gradient. Revolve's checkpoints record wrong traces across
+    ranks, so checkpointing is refused rather than giving a wrong gradient."""
+    if model.comm is None:
+        return plan
+    if plan.kind == "checkpointing":
+        raise ImagingError(f"the checkpointing memory strategy does not run under MPI "
+                           f"({model.comm.size} ranks); set memory.strategy to 'full' or "
+                           "'snapshots' (each rank keeps only its slab of the wavefield)")
+    return memory.Strategy("snapshots", factor=1) if plan.kind == "full" else plan
 
 
 def _imaging(setup: _Setup, plan: memory.Strategy, dm: Function | None,
-             observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+             observed: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Run the forward pass keeping the forward wavefield per `plan`, form the residual
     against the observed data, back-propagate it; return the residual and the cropped
-    gradient."""
+    gradient (gathered to rank 0 under MPI, None on the other ranks)."""
     grid, nt_c = setup.model.grid, setup.axes.nt_c
     born = dm is not None
+    plan = _mpi_plan(setup.model, plan)
     grad = Function(name="grad", grid=grid, space_order=0)
     adjoint = setup.fields("adjoint")
     resid = setup.residual_source(np.zeros_like(observed))
@@ -243,4 +266,8 @@ def _imaging(setup: _Setup, plan: memory.Strategy, dm: Function | None,
         setup.gradient_op(plan.kind, plan.factor).apply(
             **adjoint, resid=resid, grad=grad, **kept, **setup.common,
             **setup.adjoint_range)
-    return residual, setup.model.crop_adjoint(grad.data)
+    comm = setup.model.comm
+    if comm is None:
+        return residual, setup.model.crop_adjoint(grad.data)
+    padded = grad.data_gather(rank=parallel.ROOT)
+    return residual, setup.model.crop_adjoint(padded) if parallel.is_root(comm) else None

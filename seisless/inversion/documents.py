@@ -120,7 +120,7 @@ class Acquisition(Document):
     receiver_depth: Depth = 0.0
     origin_x: float = Field(default=0.0, ge=-1e9, le=1e9, description="metres")
     origin_y: float = Field(default=0.0, ge=-1e9, le=1e9,
-                            description="metres; 3-D models only: the northing of y = 0")
+                            description="metres, subtracted from header y (3-D models)")
 
 
 class MemorySpec(Document):

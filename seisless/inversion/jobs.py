@@ -67,11 +67,18 @@ def tree_of(config: RunConfig, run_id: str, iteration: int, shots: ShotList) -> 
     return layout_for(run_id, iteration, len(shots.shots), config.fan_in)
 
 
-def current_velocity(s3: Any, env: JobEnv, config: RunConfig, iteration: int) -> np.ndarray:
-    """vp of `iteration`: FWI's updated model after iteration 0, else the starting one."""
+def velocity_key(env: JobEnv, config: RunConfig, iteration: int) -> tuple[str, str]:
+    """(key, description) of vp of `iteration`: FWI's updated model after iteration 0,
+    else the starting one."""
     if config.objective == "fwi" and iteration > 0:
-        return storage.get_array(s3, env.bucket, RunKeys(env.run_id).iteration(iteration).model)
-    return storage.get_array(s3, env.bucket, config.model.key, what="the starting model")
+        return RunKeys(env.run_id).iteration(iteration).model, "the iteration's model"
+    return config.model.key, "the starting model"
+
+
+def current_velocity(s3: Any, env: JobEnv, config: RunConfig, iteration: int) -> np.ndarray:
+    """vp of `iteration` (see `velocity_key`)."""
+    key, what = velocity_key(env, config, iteration)
+    return storage.get_array(s3, env.bucket, key, what=what)
 
 
 def shots_of_child(env: JobEnv, shots: ShotList) -> range:
@@ -95,22 +102,29 @@ def leaves_of_job(env: JobEnv, shots: ShotList) -> range:
     return leaves
 
 
-def build_model(s3: Any, bucket: str, config: RunConfig, vp: np.ndarray) -> Any:
+def build_model(s3: Any, bucket: str, config: RunConfig, vp: np.ndarray | storage.ArrayRows
+                ) -> Any:
     """The Devito model of velocity `vp` on the run's grid, TTI where the run names
-    anisotropy arrays (Devito imported here)."""
+    anisotropy arrays (Devito imported here); read by rows like `vp` when `vp` is (the
+    arrays' dtypes were checked by Init)."""
     from seisless.imaging import Model, TTIModel
 
     spec = config.model
-    if vp.ndim != len(spec.spacing):
-        raise ConfigError(f"the model is {vp.ndim}-D but model.spacing has "
+    if len(vp.shape) != len(spec.spacing):
+        raise ConfigError(f"the model is {len(vp.shape)}-D but model.spacing has "
                           f"{len(spec.spacing)} values")
-    tti = anisotropy.read(s3, bucket, spec.anisotropy_keys)  # empty: acoustic
+    if isinstance(vp, storage.ArrayRows):  # under MPI: every array read by rows
+        tti = {name: storage.ArrayRows(s3, bucket, key, what=f"model.{name}_key's array")
+               for name, key in spec.anisotropy_keys.items()}
+    else:
+        tti = anisotropy.read(s3, bucket, spec.anisotropy_keys)  # empty: acoustic
     return (TTIModel if tti else Model)(vp, spec.spacing, spec.origin, nbl=spec.nbl,
                                         space_order=spec.space_order, **tti)
 
 
 def read_field_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int) -> Any:
-    """Shot `field_record` with its observed data, read from the SEG-Y by byte ranges."""
+    """Shot `field_record` with its observed data, read from the SEG-Y by byte ranges
+    (x and y positions for a 3-D model)."""
     from seisless.imaging.segy_shot import read_shot, shot_ranges
 
     gathers = pq.read_table(io.BytesIO(storage.get_bytes(
@@ -123,15 +137,25 @@ def read_field_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int) 
                      origin_y=acq.origin_y if len(config.model.spacing) == 3 else None)
 
 
-def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int
-                ) -> tuple[float, np.ndarray, dict[str, float]]:
+def _job_velocity(s3: Any, env: JobEnv, config: RunConfig, comm: Any | None
+                  ) -> np.ndarray | storage.ArrayRows:
+    """vp for the gradient job: under MPI read by rows, each rank only its x-slab by
+    ranged GETs (no rank holds the whole model); else the whole array."""
+    if comm is None:
+        return current_velocity(s3, env, config, env.iteration)
+    key, what = velocity_key(env, config, env.iteration)
+    return storage.ArrayRows(s3, env.bucket, key, what=what)
+
+
+def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int,
+                comm: Any | None = None) -> tuple[float, np.ndarray | None, dict[str, float]]:
     """Read the shot by byte ranges and solve it with Devito: (objective, gradient,
-    seconds per phase). The only place the inversion loop touches the physics."""
+    seconds per phase). The only place the inversion loop touches the physics. Under
+    MPI (`comm`) every rank solves its slab; the gradient is None except on rank 0."""
     from seisless.imaging import solver
 
     t0 = time.perf_counter()
-    model = build_model(s3, env.bucket, config, current_velocity(s3, env, config,
-                                                                 env.iteration))
+    model = build_model(s3, env.bucket, config, _job_velocity(s3, env, config, comm))
     image = None
     if config.objective == "lsrtm" and env.iteration > 0:
         here = RunKeys(env.run_id).iteration(env.iteration)
@@ -151,28 +175,40 @@ def _solve_shot(s3: Any, env: JobEnv, config: RunConfig, field_record: int
 
 
 def _gradient_leaf(s3: Any, sqs: Any, env: JobEnv, config: RunConfig, shots: ShotList,
-                   index: int) -> dict[str, Any]:
+                   index: int, comm: Any | None = None) -> dict[str, Any]:
     """Compute, store and announce leaf `index`; a leaf already committed (its sidecar
-    exists: a retried job) is only announced again."""
+    exists: a retried job) is only announced again. Under MPI (`comm`) every rank takes
+    part in the solve and rank 0 alone writes and announces (its answer on the sidecar
+    is every rank's)."""
+    from seisless.imaging import parallel
+
+    root = parallel.is_root(comm)
     layout = tree_of(config, env.run_id, env.iteration, shots)
     leaf = Node(0, index)
-    if read_sidecar(s3, env.bucket, layout.sidecar_key(leaf)) is not None:
-        announce_leaf(sqs, env.queue_url, env.bucket, layout, index)
+    committed = root and read_sidecar(s3, env.bucket, layout.sidecar_key(leaf)) is not None
+    if comm is not None:
+        committed = comm.bcast(committed, root=parallel.ROOT)
+    if committed:
+        if root:
+            announce_leaf(sqs, env.queue_url, env.bucket, layout, index)
         return {"leaf": layout.stem(leaf), "recomputed": False}
     field_record = shots.shots[index]
     try:
-        phi, grad, seconds = _solve_shot(s3, env, config, field_record)
-        if not (math.isfinite(phi) and np.all(np.isfinite(grad))):
+        phi, grad, seconds = _solve_shot(s3, env, config, field_record, comm)
+        if not (math.isfinite(phi) and (grad is None or np.all(np.isfinite(grad)))):
             raise ImagingError(f"the solve of shot {field_record} diverged (objective "
                                f"{phi}); check the model's velocities against the data's "
                                "frequency, or lower acquisition.f0")
     except SeislessError as err:
         # A typed error is final (Batch does not retry it): the shot is tombstoned with
         # its reason, so the reduction completes and the run says why the shot is missing.
-        write_tombstone(s3, env.bucket, layout, index,
-                        f"shot {field_record}: {err.code}: {err}"[:MAX_REASON])
-        announce_leaf(sqs, env.queue_url, env.bucket, layout, index)
+        if root:
+            write_tombstone(s3, env.bucket, layout, index,
+                            f"shot {field_record}: {err.code}: {err}"[:MAX_REASON])
+            announce_leaf(sqs, env.queue_url, env.bucket, layout, index)
         raise
+    if not root:
+        return {"leaf": layout.stem(leaf), "recomputed": True, "objective": phi}
     # The record first: the sidecar written by `write_leaf` is the commit marker.
     storage.put_json(s3, env.bucket, layout.keys.leaf_record(index), {
         "shot_id": field_record, "objective": phi, "seconds": seconds,
@@ -185,9 +221,12 @@ def _gradient_leaf(s3: Any, sqs: Any, env: JobEnv, config: RunConfig, shots: Sho
 def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
     """Compute the gradients of the shots of array child `env.index` of iteration
     `env.iteration` (see `leaves_of_job`), one leaf at a time."""
+    from seisless.imaging import parallel
+
     config = load_config(s3, env)
     shots = load_shots(s3, env, env.iteration)
-    leaves = [_gradient_leaf(s3, sqs, env, config, shots, index)
+    comm = parallel.world()
+    leaves = [_gradient_leaf(s3, sqs, env, config, shots, index, comm)
               for index in leaves_of_job(env, shots)]
     return leaves[0] if len(leaves) == 1 else {"leaves": leaves}
 

@@ -54,7 +54,13 @@ def objective(model: Any, shot: Any) -> float:
 def run_trial_job(s3: Any, env: JobEnv) -> dict[str, Any]:
     """Trial `env.trial` of iteration `env.iteration`: the objectives of array child
     `env.index`'s shots at the trial velocity. A shot whose objective exists (a retried
-    job) is not solved again."""
+    job) is not solved again. A trial is a forward solve of a model that fits one
+    machine (the gradient job's): it runs in one process, never under mpirun."""
+    from seisless.imaging import parallel
+
+    if parallel.world() is not None:
+        raise ConfigError("line-search trial jobs run in one process; start them without "
+                          "mpirun (only gradient jobs run over MPI ranks)")
     config = load_config(s3, env)
     if env.trial is None or config.fwi is None or not config.fwi.searches:
         raise ConfigError("a trial job needs SEISLESS_TRIAL and an FWI run whose "

@@ -74,7 +74,7 @@ def test_dockerfiles_are_read_as_written() -> None:
     gradient = read_image(ROOT / "containers" / "gradient" / "Dockerfile", ROOT)
     assert gradient.copied == ("seisless", "containers")
     assert gradient.project_extras == ("imaging",)
-    assert gradient.requirements == ("devito==4.8.23", "pyrevolve==2.2.8")
+    assert gradient.requirements == ("devito==4.8.23", "pyrevolve==2.2.8", "mpi4py==4.1.2")
     assert gradient.workdir == "/app" and gradient.env["DEVITO_ARCH"] == "gcc"
     lambdas = read_image(ROOT / "lambdas" / "Dockerfile", ROOT)
     assert (lambdas.copied, lambdas.project_extras) == (("seisless", "lambdas"), ("lambda",))
