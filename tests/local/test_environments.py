@@ -64,7 +64,8 @@ def test_lambda_sandboxes_hold_only_the_image_and_the_template(cloud, segy_dir, 
 def test_a_job_command_override_never_runs(cloud, tmp_path) -> None:
     batch = cloud.client("batch")
     definition = next(d for d in batch.describe_job_definitions(status="ACTIVE")
-                      ["jobDefinitions"] if "update" in d["containerProperties"]["command"][2])
+                      ["jobDefinitions"] if d["type"] == "container"
+                      and "update" in d["containerProperties"]["command"][2])
     queue = batch.describe_job_queues()["jobQueues"][0]["jobQueueArn"]
     marker = tmp_path / "pwned"
     job = batch.submit_job(
