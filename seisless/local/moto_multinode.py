@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from seisless.errors import LocalCloudError
@@ -63,9 +65,16 @@ def _submitjob(self: Any) -> str:
         _submitting.node_overrides = {}
 
 
-def _job_init(self: Any, *args: Any, **kwargs: Any) -> None:
-    _originals["job_init"](self, *args, **kwargs)
-    self.node_overrides = getattr(_submitting, "node_overrides", None) or {}
+def _job_init(original: Callable[..., None]) -> Callable[..., None]:
+    """moto's Job.__init__, then the node overrides of the submit in progress. Wrapped
+    (functools.wraps), so `verify` still reads moto's own signature through it."""
+
+    @functools.wraps(original)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.node_overrides = getattr(_submitting, "node_overrides", None) or {}
+
+    return init
 
 
 def _covers(target: str, node: int, num_nodes: int) -> bool:
@@ -127,7 +136,7 @@ def apply() -> None:
     _originals["job_init"] = Job.__init__
     JobDefinition.create_from_cloudformation_json = classmethod(_create_job_definition)
     BatchResponse.submitjob = _submitjob
-    Job.__init__ = _job_init
+    Job.__init__ = _job_init(Job.__init__)
 
 
 def revert() -> None:
