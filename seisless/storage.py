@@ -214,3 +214,9 @@ def copy(s3: Any, bucket: str, source: str, target: str) -> None:
 def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return [o["Key"] for page in pages for o in page.get("Contents", [])]
+
+
+def list_sizes(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
+    """Every key under `prefix` with its size in bytes."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return {o["Key"]: int(o["Size"]) for page in pages for o in page.get("Contents", [])}

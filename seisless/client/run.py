@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from seisless.client.engine import Target, open_target
 from seisless.client.follow import Progress, follow, logs_named
+from seisless.client.run_cost import cost_table, prices_of, write_run_cost
 from seisless.errors import ConfigError
 from seisless.inversion.documents import RunConfig
 from seisless.inversion.keys import IterationKeys, RunKeys
@@ -47,8 +48,10 @@ class RunProgress:
         self._iteration: int | None = None
         self._shots = 0
         self._done = -1
+        self.events: list[dict[str, Any]] = []  # the history, for the run's cost
 
     def event(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
         if event["type"] != "TaskStateExited":
             return
         details = event["stateExitedEventDetails"]
@@ -132,10 +135,12 @@ def run_imaging(input_path: str | Path, out_dir: str | Path, *, engine: str = "l
     with open_target(engine, stack_name=stack_name, endpoint=endpoint, cloud=cloud) as target:
         arn = _start(target, name, data)
         say(f"run {run.run_id}: execution {arn}")
+        progress = RunProgress(target, run, say)
         with logs_named(target):
-            follow(target.sfn, arn, RunProgress(target, run, say), what=f"run {run.run_id}",
-                   timeout_s=timeout_s)
+            follow(target.sfn, arn, progress, what=f"run {run.run_id}", timeout_s=timeout_s)
+        cost = write_run_cost(target.s3, target.bucket, run, progress.events, prices_of(data))
         result = download(target.s3, target.bucket, run, Path(out_dir))
+    say(cost_table(cost).rstrip())
     for key, reason in result["tombstones"].items():
         say(f"missing shot {key}: {reason}")
     made = f"; result {Path(out_dir) / result['result']}" if "result" in result else ""
@@ -150,7 +155,7 @@ def download(s3: Any, bucket: str, run: RunKeys, out: Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     listed = set(list_keys(s3, bucket, run.prefix))
     iterations = _iterations(run, listed)
-    wanted = [run.config, *(key for it in iterations for key in (
+    wanted = [run.config, run.cost, *(key for it in iterations for key in (
         it.shots, it.history, it.model, it.model_meta, it.picture, it.image))]
     for key in wanted:
         if key in listed:
@@ -167,6 +172,8 @@ def download(s3: Any, bucket: str, run: RunKeys, out: Path) -> dict[str, Any]:
     result = {"run_id": run.run_id, "objective": objective, "accepted": accepted,
               **_final_result(s3, bucket, run, out, iterations, listed),
               "tombstones": _tombstones(s3, bucket, iterations, listed), "output": str(out)}
+    if run.cost in listed:
+        result["cost"] = json.loads((out / "cost.json").read_text())
     (out / "result.json").write_text(json.dumps(result, indent=2))
     return result
 

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
+from seisless.cost import Prices
 from seisless.documents import Document, parse_document
 from seisless.errors import ConfigError
 from seisless.inversion.sparsity import DEFAULT_TRANSFORM, ORTHOGONAL_WAVELET, Transform
@@ -216,6 +217,9 @@ class ImagingInput(Document):
         default=1, ge=1, le=MAX_NODES_PER_SHOT, description="instances per gradient job: "
         "above 1, each job is a Batch multi-node job whose nodes solve the shot together "
         "under MPI (a model too large for one instance)")
+    cost: Prices | None = Field(
+        default=None, description="prices the client's cost.json uses (any of their "
+        "fields; the rest keep their defaults, see seisless/cost.py)")
 
     @model_validator(mode="after")
     def _consistent(self) -> ImagingInput:

@@ -4,6 +4,7 @@ Every step, job, the reducer and the client derive keys from `RunKeys`, so the l
 below is stated once::
 
     runs/<id>/config.json                 RunConfig
+    runs/<id>/cost.json                   Cost: what the run cost (the client writes it)
     runs/<id>/iter-<k>/shots.json         ShotList (leaf i is shot shots[i])
     runs/<id>/iter-<k>/leaf-<i>.npy|json  gradient of shot i and its sidecar
     runs/<id>/iter-<k>/leaf-<i>.job.json  the job's record (shot, timings, memory)
@@ -145,6 +146,10 @@ class RunKeys:
     @property
     def config(self) -> str:
         return self.prefix + "config.json"
+
+    @property
+    def cost(self) -> str:
+        return self.prefix + "cost.json"
 
     def iteration(self, k: int) -> IterationKeys:
         return IterationKeys(self.run_id, k)

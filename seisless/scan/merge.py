@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from seisless import __version__
+from seisless.cost import Prices, Usage, price
 from seisless.errors import SeislessError
 from seisless.scan.attributes import ATTRIBUTE_SCHEMA
 from seisless.scan.gathers import gathers_index
@@ -42,8 +43,11 @@ class ScanResult:
     traces: pa.Table
     gathers: pa.Table
     timings: dict[str, float] = field(default_factory=dict)
+    usage: Usage | None = None  # a workflow scan's: its summary then says what it cost
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, stored_bytes: int = 0) -> dict[str, Any]:
+        """The scan's summary; `stored_bytes`, the other outputs' size, prices their
+        storage when the summary has a cost section."""
         layout = self.plan.layout
         dead = self.traces["dead"].to_numpy(zero_copy_only=False)
         nonfinite = self.traces["n_nonfinite"].to_numpy()
@@ -69,6 +73,7 @@ class ScanResult:
             "timings": self.timings,
             "throughput_mb_s": round(scanned / total / 1e6, 1) if total else None,
             "outputs": list(OUTPUT_FILES),
+            **({"cost": _priced(self.usage, stored_bytes)} if self.usage is not None else {}),
         }
 
     def encoded(self) -> dict[str, bytes]:
@@ -79,7 +84,8 @@ class ScanResult:
             pq.write_table(table, sink, compression="zstd")
             files[name] = sink.getvalue()
         files["map.png"] = render_map(self.traces, f"{self.plan.source}: max of mean |a|")
-        files["summary.json"] = json.dumps(self.summary(), indent=2).encode()
+        stored = sum(len(body) for body in files.values())
+        files["summary.json"] = json.dumps(self.summary(stored), indent=2).encode()
         return files
 
     def write(self, dest: str | os.PathLike[str], s3_client: Any = None) -> str:
@@ -91,6 +97,13 @@ class ScanResult:
         else:
             _write_local(files, Path(text))
         return text
+
+
+def _priced(usage: Usage, stored_bytes: int) -> dict[str, Any]:
+    """A workflow scan's cost at the default prices (a scan takes no configuration)."""
+    usage = usage.model_copy(update={"storage_bytes": stored_bytes})
+    notes = ("Plan's Lambda seconds and the S3 requests are estimates",)
+    return price(usage, Prices(), notes).model_dump(mode="json")
 
 
 def merge_parts(tables: Iterable[pa.Table], plan: ScanPlan,

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from seisless import storage
+from seisless.cost import Usage
 from seisless.errors import SourceError
 from seisless.scan.documents import PlanOutput, RangeTask, ScanKeys, ScanRequest, scan_id_for
 
@@ -22,6 +23,12 @@ SCRATCH_TAGGING = "seisless-scratch=true"
 #: The Plan function's environment variable holding the most Map workers any scan may
 #: run at once (the stack's context `seisless:maxScanConcurrency`).
 ENV_MAX_SCAN_CONCURRENCY = "SEISLESS_MAX_SCAN_CONCURRENCY"
+#: A part's parquet metadata key: the seconds its Map worker ran (for the scan's cost).
+WORKER_SECONDS = b"seisless.worker_s"
+#: stacks/scan.py's memory sizes of the Plan, Map worker and Merge functions.
+PLAN_MEMORY_MB, SCAN_MEMORY_MB, MERGE_MEMORY_MB = 1024, 3008, 10240
+#: Plan lists and heads a few objects: about a second (it is not timed).
+PLAN_SECONDS_ESTIMATE = 1.0
 
 
 def _head(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
@@ -127,15 +134,37 @@ def scan_step(s3: Any, task: RangeTask) -> dict[str, Any]:
     from seisless.scan import TraceRange, scan_range
     from seisless.segy import open_source
 
+    started = time.perf_counter()
     keys = ScanKeys(task.scan_id)
     plan = _load_plan(s3, task.bucket, keys)
     with open_source(plan.source, s3_client=s3) as source:
         table = scan_range(source, plan.layout, TraceRange(**task.item), plan.options)
+    seconds = str(round(time.perf_counter() - started, 4)).encode()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           WORKER_SECONDS: seconds})
     buf = io.BytesIO()
     pq.write_table(table, buf)
     s3.put_object(Bucket=task.bucket, Key=keys.part(task.index), Body=buf.getvalue(),
                   Tagging=SCRATCH_TAGGING)
     return {"part": keys.part(task.index), "rows": table.num_rows}
+
+
+def scan_usage(worker_seconds: list[float], merge_s: float) -> Usage:
+    """A workflow scan's usage, storage aside (the merge adds its outputs' bytes).
+
+    Lambda: Plan (its duration is not measured: PLAN_SECONDS_ESTIMATE), each Map worker's
+    measured seconds and the merge's, at stacks/scan.py's memory sizes. Step Functions:
+    Plan, IsAlreadyScanned, ScanRanges, one ScanRange per range, Merge and Scanned.
+    S3: per range one GET of its bytes and one of plan.json, then the merge's GET of its
+    part; PUTs: plan.json, the parts and the four outputs.
+    """
+    from seisless.scan.merge import OUTPUT_FILES
+
+    n = len(worker_seconds)
+    gb_seconds = (PLAN_SECONDS_ESTIMATE * PLAN_MEMORY_MB + sum(worker_seconds) * SCAN_MEMORY_MB
+                  + merge_s * MERGE_MEMORY_MB) / 1024
+    return Usage(lambda_requests=n + 2, lambda_gb_seconds=gb_seconds, transitions=n + 5,
+                 s3_gets=3 * n + 1, s3_puts=n + 1 + len(OUTPUT_FILES))
 
 
 def merge_step(s3: Any, plan_output: PlanOutput) -> dict[str, Any]:
@@ -160,6 +189,8 @@ def merge_step(s3: Any, plan_output: PlanOutput) -> dict[str, Any]:
                "merge_s": round(now - merge_started, 3),
                "total_s": round(now - planned.timestamp(), 3)}
     result = merge_parts(tables, plan, timings)
+    result.usage = scan_usage([float((t.schema.metadata or {}).get(WORKER_SECONDS, 0))
+                               for t in tables], timings["merge_s"])
     result.write(f"s3://{plan_output.bucket}/{keys.prefix}", s3_client=s3)
     return {"scan_id": plan_output.scan_id, "output": f"s3://{plan_output.bucket}/{keys.prefix}",
             "parts": plan_output.n_items}

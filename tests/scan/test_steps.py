@@ -49,6 +49,12 @@ def test_plan_scan_merge_equal_the_direct_engine(s3, segy_data: Path) -> None:
         Bucket=BUCKET, Key=f"{keys.prefix}traces.parquet")["Body"].read()))
     direct = run_direct(str(segy_data / "f3.sgy"), workers=1).traces
     assert traces.column("mean_abs").equals(direct.column("mean_abs"))
+    cost = json.loads(s3.get_object(Bucket=BUCKET, Key=keys.summary)["Body"].read())["cost"]
+    items = {item["name"]: item for item in cost["items"]}
+    assert items["Step Functions transitions"]["quantity"] == 3 + 5
+    assert items["Lambda requests"]["quantity"] == 3 + 2
+    assert items["Lambda GB-seconds"]["quantity"] > 1.0  # Plan's estimate and the workers'
+    assert items["S3 storage for a month"]["quantity"] > 0 and cost["spot_usd"] > 0
     again = plan_step(s3, request, default_max_concurrency=7)
     assert again.already_scanned and again.scan_id == plan.scan_id and again.n_items == 0
 
