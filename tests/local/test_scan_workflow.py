@@ -39,6 +39,9 @@ def test_upload_scans_like_the_direct_engine(cloud: Any, segy_dir: Path, tmp_pat
     assert pq.read_table(tmp_path / "out" / "gathers.parquet").equals(direct.gathers)
     assert summary["counts"] == direct.summary()["counts"]
     assert summary["timings"]["total_s"] > 0 and summary["throughput_mb_s"] is not None
+    cost = {item["name"]: item["quantity"] for item in summary["cost"]["items"]}
+    assert cost["Step Functions transitions"] == summary["counts"]["ranges"] + 5
+    assert cost["Lambda GB-seconds"] > 0 and summary["cost"]["spot_usd"] > 0
     assert (tmp_path / "out" / "map.png").stat().st_size > 0
 
 

@@ -75,6 +75,12 @@ def test_fwi_two_iterations_with_a_spot_reclaim(cloud, survey, tmp_path) -> None
     assert result["result"] == "iter-2/model.npy" and result["picture"] == "iter-2/model.png"
     assert (tmp_path / "out" / "iter-2" / "model.npy").exists()
     assert (tmp_path / "out" / "objective.png").exists()
+    cost = json.loads((tmp_path / "out" / "cost.json").read_text())
+    assert result["cost"] == cost and cost["spot_usd"] > 0
+    items = {item["name"]: item["quantity"] for item in cost["items"]}
+    assert items["Batch job seconds (Spot)"] > 0 and items["Step Functions transitions"] > 10
+    assert items["Lambda requests"] > 0 and items["S3 storage for a month"] > 0
+    assert any("total, Batch on Spot" in line for line in lines)
     keys = RunKeys("fwi-test").iteration(0)
     s3, batch = cloud.client("s3"), cloud.client("batch")
     # The reclaimed child was retried by the job definition's strategy (Host EC2*).
