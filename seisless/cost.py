@@ -49,6 +49,8 @@ class Usage(Document):
 
     batch_seconds: float = Field(default=0.0, ge=0, description="gradient jobs' solve seconds")
     batch_jobs: int = Field(default=0, ge=0)
+    batch_seconds_by_iteration: tuple[float, ...] = Field(
+        default=(), description="a run's batch_seconds, iteration by iteration")
     lambda_requests: int = Field(default=0, ge=0)
     lambda_gb_seconds: float = Field(default=0.0, ge=0)
     transitions: int = Field(default=0, ge=0)
@@ -74,6 +76,7 @@ class Cost(Document):
     on_demand_usd: float = Field(description="the total with Batch on demand")
     batch_on_demand_usd: float
     prices_as_of: str
+    usage: Usage
     notes: tuple[str, ...] = ()
 
 
@@ -103,7 +106,7 @@ def price(usage: Usage, prices: Prices, notes: Iterable[str] = ()) -> Cost:
     return Cost(items=items, spot_usd=spot_total,
                 on_demand_usd=spot_total - items[0].usd + batch_on_demand,
                 batch_on_demand_usd=batch_on_demand, prices_as_of=prices.as_of,
-                notes=tuple(notes))
+                usage=usage, notes=tuple(notes))
 
 
 def lambda_task_seconds(events: list[dict[str, Any]]) -> list[float]:

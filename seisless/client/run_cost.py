@@ -33,7 +33,7 @@ REDUCER_SECONDS_ESTIMATE = 1.0
 #: A shot solve reads the config, the shot list, the model and the shot's bytes.
 GETS_PER_SHOT = 4
 
-_JOB_RECORD = re.compile(r"/iter-\d+/leaf-\d+\.job\.json$")
+_JOB_RECORD = re.compile(r"/iter-(\d+)/leaf-\d+\.job\.json$")
 _NODE_SIDECAR = re.compile(r"/iter-\d+/(leaf|l\d+)-\d+\.json$")
 
 
@@ -43,15 +43,22 @@ def prices_of(data: dict[str, Any]) -> Prices:
 
 
 def run_usage(s3: Any, bucket: str, run: RunKeys, events: list[dict[str, Any]]) -> Usage:
+    """Count what the run used (see the module's docstring for what is measured)."""
     sizes = storage.list_sizes(s3, bucket, run.prefix)
-    records = [key for key in sizes if _JOB_RECORD.search(key)]
-    seconds = sum(sum(storage.get_json(s3, bucket, key, what="a job record")
-                      .get("seconds", {}).values()) for key in records)
+    by_iteration: dict[int, float] = {}
+    records = [(key, match) for key in sizes if (match := _JOB_RECORD.search(key))]
+    for key, match in records:
+        phases = storage.get_json(s3, bucket, key, what="a job record").get("seconds", {})
+        k = int(match.group(1))
+        by_iteration[k] = by_iteration.get(k, 0.0) + sum(phases.values())
     nodes = sum(1 for key in sizes if _NODE_SIDECAR.search(key))
     steps = lambda_task_seconds(events)
     gb_seconds = (sum(steps) * STEP_MEMORY_MB
                   + nodes * REDUCER_SECONDS_ESTIMATE * REDUCER_MEMORY_MB) / 1024
-    return Usage(batch_seconds=seconds, batch_jobs=len(records),
+    per_iteration = tuple(by_iteration.get(k, 0.0)
+                          for k in range(max(by_iteration, default=-1) + 1))
+    return Usage(batch_seconds=sum(per_iteration), batch_jobs=len(records),
+                 batch_seconds_by_iteration=per_iteration,
                  lambda_requests=len(steps) + nodes, lambda_gb_seconds=gb_seconds,
                  transitions=transitions(events), s3_puts=len(sizes),
                  s3_gets=GETS_PER_SHOT * len(records) + 2 * nodes,

@@ -46,6 +46,7 @@ def test_a_run_is_priced_from_its_job_records_nodes_and_history(s3) -> None:
     assert stored == cost
     quantity = {item.name: item.quantity for item in cost.items}
     assert quantity["Batch job seconds (Spot)"] == pytest.approx(30.0)
+    assert cost.usage.batch_seconds_by_iteration == pytest.approx((30.0,))
     assert quantity["Lambda requests"] == 3  # the reducer: two leaves and a node
     assert quantity["Lambda GB-seconds"] == pytest.approx(3 * REDUCER_SECONDS_ESTIMATE)
     assert quantity["S3 PUT requests"] == 6
