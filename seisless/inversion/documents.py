@@ -40,6 +40,8 @@ _JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 INPUT_PREFIX = "models/"
 #: AWS Batch runs at most this many children in one array job.
 BATCH_ARRAY_LIMIT = 10_000
+#: Most shots one gradient job may be asked to compute.
+MAX_SHOTS_PER_JOB = 1000
 #: Most instances one shot's gradient may span (a Batch multi-node job of that many nodes).
 MAX_NODES_PER_SHOT = 16
 #: Largest waits the workflow accepts (Step Functions runs a standard execution a year
@@ -216,6 +218,10 @@ class ImagingInput(Document):
         default=1, ge=1, le=MAX_NODES_PER_SHOT, description="instances per gradient job: "
         "above 1, each job is a Batch multi-node job whose nodes solve the shot together "
         "under MPI (a model too large for one instance)")
+    shots_per_job: int | None = Field(
+        default=None, ge=1, le=MAX_SHOTS_PER_JOB, description="shots each gradient job "
+        "computes in one process (each still its own leaf), to pay the container start and "
+        "imports once for several shots; default: one, or as few as fit Batch's array limit")
 
     @model_validator(mode="after")
     def _consistent(self) -> ImagingInput:
@@ -251,6 +257,7 @@ class RunConfig(Document):
     fwi: FwiSpec | None = None
     lsrtm: LsrtmSpec = LsrtmSpec()
     shots: ShotSelection = ShotSelection()
+    shots_per_job: int | None = Field(default=None, ge=1, le=MAX_SHOTS_PER_JOB)
 
 
 class ShotList(Document):
@@ -371,10 +378,11 @@ class JobEnv(Document):
                               "the job environment")
 
 
-def shots_per_job(n_shots: int) -> int:
-    """Shots each array child computes: one, unless the iteration has more shots than an
-    array job may have children (then as few per child as fit)."""
-    return max(1, math.ceil(n_shots / BATCH_ARRAY_LIMIT))
+def shots_per_job(n_shots: int, requested: int | None = None) -> int:
+    """Shots each array child computes: the run's `shots_per_job` (default one), or more
+    when the iteration has more shots than an array job may have children (then as few
+    per child as fit), so one array job always covers the iteration."""
+    return max(requested or 1, math.ceil(n_shots / BATCH_ARRAY_LIMIT))
 
 
 def job_name(run_id: str, what: str, iteration: int) -> str:

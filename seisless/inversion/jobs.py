@@ -81,11 +81,10 @@ def current_velocity(s3: Any, env: JobEnv, config: RunConfig, iteration: int) ->
     return storage.get_array(s3, env.bucket, key, what=what)
 
 
-def shots_of_child(env: JobEnv, shots: ShotList) -> range:
-    """The positions in `shots` array child `env.index` solves (one, unless the
-    iteration has more shots than an array job may have children)."""
+def shots_of_child(env: JobEnv, config: RunConfig, shots: ShotList) -> range:
+    """The positions in `shots` array child `env.index` solves (see `shots_per_job`)."""
     n = len(shots.shots)
-    per = shots_per_job(n)
+    per = shots_per_job(n, config.shots_per_job)
     n_jobs = -(-n // per)
     if env.index >= n_jobs:
         raise ConfigError(f"array index {env.index} is out of range: iteration "
@@ -94,9 +93,9 @@ def shots_of_child(env: JobEnv, shots: ShotList) -> range:
     return range(env.index * per, min((env.index + 1) * per, n))
 
 
-def leaves_of_job(env: JobEnv, shots: ShotList) -> range:
+def leaves_of_job(env: JobEnv, config: RunConfig, shots: ShotList) -> range:
     """The leaves gradient child `env.index` computes and announces."""
-    leaves = shots_of_child(env, shots)
+    leaves = shots_of_child(env, config, shots)
     if env.queue_url is None:
         raise ConfigError("REDUCE_QUEUE_URL is not set; the job must announce its leaf")
     return leaves
@@ -227,7 +226,7 @@ def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
     shots = load_shots(s3, env, env.iteration)
     comm = parallel.world()
     leaves = [_gradient_leaf(s3, sqs, env, config, shots, index, comm)
-              for index in leaves_of_job(env, shots)]
+              for index in leaves_of_job(env, config, shots)]
     return leaves[0] if len(leaves) == 1 else {"leaves": leaves}
 
 

@@ -136,7 +136,8 @@ def run_config(request: ImagingInput, run_id: str, data: DataSpec) -> RunConfig:
     return RunConfig(run_id=run_id, objective=request.objective,
                      iterations=request.iterations, fan_in=request.fan_in, model=request.model,
                      data=data, acquisition=request.acquisition, memory=request.memory,
-                     fwi=request.fwi, lsrtm=request.lsrtm, shots=request.shots)
+                     fwi=request.fwi, lsrtm=request.lsrtm, shots=request.shots,
+                     shots_per_job=request.shots_per_job)
 
 
 def load_run_config(s3: Any, bucket: str, run_id: str) -> RunConfig:
@@ -241,7 +242,7 @@ def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
         storage.put_json(s3, state.bucket, RunKeys(state.run_id).iteration(k).shots,
                          shots.model_dump(mode="json"))
     n = len(shots.shots)
-    n_jobs = math.ceil(n / shots_per_job(n))
+    n_jobs = math.ceil(n / shots_per_job(n, config.shots_per_job))
     return IterationPlan(
         iteration=k, iteration_str=str(k), array_size=n_jobs,
         node_jobs=tuple(str(i) for i in range(n_jobs)) if state.nodes_per_shot > 1 else (),
@@ -305,7 +306,8 @@ def record_failed_shots(s3: Any, sqs: Any, queue_url: str, state: RunState,
     reason = failure_reason(cause)
     missing = [i for i in range(plan.tree.n_leaves)
                if read_sidecar(s3, state.bucket, layout.sidecar_key(Node(0, i))) is None]
-    per = shots_per_job(plan.tree.n_leaves)
+    per = shots_per_job(plan.tree.n_leaves,
+                        load_run_config(s3, state.bucket, state.run_id).shots_per_job)
     by_child = child_reasons(batch, cause, sorted({i // per for i in missing}))
     for index in missing:
         write_tombstone(s3, state.bucket, layout, index, by_child.get(index // per, reason))

@@ -21,7 +21,7 @@ from moto import mock_aws
 
 from seisless.errors import ImagingError
 from seisless.imaging import Shot, survey
-from seisless.inversion.documents import History, JobEnv
+from seisless.inversion.documents import History, JobEnv, shots_per_job
 from seisless.inversion.jobs import run_gradient_job, run_update_job
 from seisless.inversion.keys import RunKeys
 from seisless.inversion.search import judge_trial_step
@@ -118,14 +118,16 @@ def _line_search(cloud: Cloud, config: dict[str, Any], k: int, n_shots: int) -> 
 
 def run_loop(cloud: Cloud, config: dict[str, Any], shots: list[int], iterations: int
              ) -> History:
-    """`iterations` iterations of the run on all `shots`; the last history."""
+    """`iterations` iterations of the run on all `shots` (as many gradient jobs as the
+    array job would have children); the last history."""
     run = RunKeys(config["run_id"])
     cloud.s3.put_object(Bucket=cloud.bucket, Key=run.config,
                         Body=json.dumps({**config, "iterations": iterations}))
     for k in range(iterations):
         cloud.s3.put_object(Bucket=cloud.bucket, Key=run.iteration(k).shots,
                             Body=json.dumps({"shots": shots}))
-        for index in range(len(shots)):
+        for index in range(-(-len(shots) // shots_per_job(len(shots),
+                                                          config.get("shots_per_job")))):
             run_gradient_job(cloud.s3, cloud.sqs, JobEnv(
                 bucket=cloud.bucket, run_id=config["run_id"], iteration=k, index=index,
                 queue_url=cloud.queue_url))
