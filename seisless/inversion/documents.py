@@ -341,6 +341,9 @@ class IterationPlan(Document):
     iteration: int = Field(ge=0)
     iteration_str: str = Field(description="for Batch environment overrides (strings)")
     array_size: int = Field(ge=1, le=BATCH_ARRAY_LIMIT)
+    shots_per_job: int | None = Field(
+        default=None, ge=1, description="shots each array child computes (plans made "
+        "before the field: `shots_per_job` of the leaf count)")
     tree: TreeSpec
     max_missing: int = Field(ge=0, description="tombstones allowed before the run fails")
     gradient_job_name: str

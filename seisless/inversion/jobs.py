@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from seisless import anisotropy, storage
 from seisless.errors import ConfigError, ImagingError, SeislessError
-from seisless.inversion import update
+from seisless.inversion import jitcache, update
 from seisless.inversion.documents import (
     ArrayMeta,
     History,
@@ -219,14 +219,21 @@ def _gradient_leaf(s3: Any, sqs: Any, env: JobEnv, config: RunConfig, shots: Sho
 
 def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
     """Compute the gradients of the shots of array child `env.index` of iteration
-    `env.iteration` (see `leaves_of_job`), one leaf at a time."""
+    `env.iteration` (see `leaves_of_job`), one leaf at a time. In one process the run's
+    compiled operators are fetched first and the ones compiled here shared after
+    (`jitcache`); MPI ranks compile their own (each node has its own folder)."""
     from seisless.imaging import parallel
 
     config = load_config(s3, env)
     shots = load_shots(s3, env, env.iteration)
     comm = parallel.world()
-    leaves = [_gradient_leaf(s3, sqs, env, config, shots, index, comm)
-              for index in leaves_of_job(env, config, shots)]
+    todo = leaves_of_job(env, config, shots)
+    cache = jitcache.jit_dir() if comm is None else None
+    if cache is not None:
+        known = jitcache.fetch(s3, env.bucket, env.run_id, cache) | jitcache.compiled(cache)
+    leaves = [_gradient_leaf(s3, sqs, env, config, shots, index, comm) for index in todo]
+    if cache is not None:
+        jitcache.publish(s3, env.bucket, env.run_id, cache, known)
     return leaves[0] if len(leaves) == 1 else {"leaves": leaves}
 
 

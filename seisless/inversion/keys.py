@@ -4,6 +4,7 @@ Every step, job, the reducer and the client derive keys from `RunKeys`, so the l
 below is stated once::
 
     runs/<id>/config.json                 RunConfig
+    runs/<id>/jit-cache/<soname>.so       Devito's compiled operators, shared by the jobs
     runs/<id>/iter-<k>/shots.json         ShotList (leaf i is shot shots[i])
     runs/<id>/iter-<k>/leaf-<i>.npy|json  gradient of shot i and its sidecar
     runs/<id>/iter-<k>/leaf-<i>.job.json  the job's record (shot, timings, memory)
@@ -145,6 +146,11 @@ class RunKeys:
     @property
     def config(self) -> str:
         return self.prefix + "config.json"
+
+    @property
+    def jit_cache(self) -> str:
+        """The folder of the run's compiled operators (`seisless.inversion.jitcache`)."""
+        return self.prefix + "jit-cache/"
 
     def iteration(self, k: int) -> IterationKeys:
         return IterationKeys(self.run_id, k)

@@ -242,9 +242,10 @@ def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
         storage.put_json(s3, state.bucket, RunKeys(state.run_id).iteration(k).shots,
                          shots.model_dump(mode="json"))
     n = len(shots.shots)
-    n_jobs = math.ceil(n / shots_per_job(n, config.shots_per_job))
+    per = shots_per_job(n, config.shots_per_job)
+    n_jobs = math.ceil(n / per)
     return IterationPlan(
-        iteration=k, iteration_str=str(k), array_size=n_jobs,
+        iteration=k, iteration_str=str(k), array_size=n_jobs, shots_per_job=per,
         node_jobs=tuple(str(i) for i in range(n_jobs)) if state.nodes_per_shot > 1 else (),
         tree=TreeSpec(n_leaves=n, fan_in=config.fan_in),
         max_missing=math.floor(config.shots.missing_tolerance * n),
@@ -306,8 +307,7 @@ def record_failed_shots(s3: Any, sqs: Any, queue_url: str, state: RunState,
     reason = failure_reason(cause)
     missing = [i for i in range(plan.tree.n_leaves)
                if read_sidecar(s3, state.bucket, layout.sidecar_key(Node(0, i))) is None]
-    per = shots_per_job(plan.tree.n_leaves,
-                        load_run_config(s3, state.bucket, state.run_id).shots_per_job)
+    per = plan.shots_per_job or shots_per_job(plan.tree.n_leaves)
     by_child = child_reasons(batch, cause, sorted({i // per for i in missing}))
     for index in missing:
         write_tombstone(s3, state.bucket, layout, index, by_child.get(index // per, reason))

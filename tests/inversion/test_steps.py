@@ -146,10 +146,10 @@ def test_more_shots_than_an_array_job_may_have_share_jobs(aws) -> None:
     assert (plan.tree.n_leaves, plan.array_size) == (10_001, 5_001)
 
 
-@pytest.mark.parametrize(("requested", "n_shots", "array_size"), [
-    (3, 5, 2), (1, 10_001, 5_001), (3, 10_001, 3_334), (1000, 10_001, 11)])
+@pytest.mark.parametrize(("requested", "n_shots", "per", "array_size"), [
+    (3, 5, 3, 2), (1, 10_001, 2, 5_001), (3, 10_001, 3, 3_334), (1000, 10_001, 1000, 11)])
 def test_shots_per_job_is_the_larger_of_the_request_and_the_array_limit(
-        aws, requested, n_shots, array_size) -> None:
+        aws, requested, n_shots, per, array_size) -> None:
     s3, _, _ = aws
     s3.put_object(Bucket=BUCKET, Key=ScanKeys(SCAN).gathers,
                   Body=_gathers(list(range(n_shots))))
@@ -157,6 +157,7 @@ def test_shots_per_job_is_the_larger_of_the_request_and_the_array_limit(
                                          shots_per_job=requested), "exec-1")
     plan = select_shots_step(s3, state)
     assert (plan.tree.n_leaves, plan.array_size) == (n_shots, array_size)
+    assert plan.shots_per_job == per
 
 
 @pytest.mark.parametrize("per", [0, 1001, 2.5, "3x"])
