@@ -172,11 +172,13 @@ def completed_iterations(s3: Any, bucket: str, config: RunConfig) -> int:
 
 def _resume_from(s3: Any, bucket: str, config: RunConfig) -> int:
     stored = load_run_config(s3, bucket, config.run_id)
-    if stored.model_copy(update={"iterations": config.iterations}) != config:
+    # Leaves are per shot whichever job computed them: shots_per_job may change too.
+    free = {"iterations": config.iterations, "shots_per_job": config.shots_per_job}
+    if stored.model_copy(update=free) != config:
         key = RunKeys(config.run_id).config
         raise ConfigError(f"run {config.run_id!r} was started with different settings; "
                           f"resume with the input it was started with (s3://{bucket}/{key}), "
-                          "changing at most 'iterations'")
+                          "changing at most 'iterations' and 'shots_per_job'")
     return completed_iterations(s3, bucket, config)
 
 

@@ -189,8 +189,10 @@ def test_init_refuses_an_existing_run_and_resumes_only_the_same_settings(aws) ->
         init_step(s3, BUCKET, _input(run_id="r1"), "exec-2")
     with pytest.raises(ConfigError, match="different settings"):
         init_step(s3, BUCKET, _input(run_id="r1", resume=True, fan_in=3), "exec-2")
-    resumed = init_step(s3, BUCKET, _input(run_id="r1", resume=True, iterations=5), "exec-3")
+    resumed = init_step(s3, BUCKET, _input(run_id="r1", resume=True, iterations=5,
+                                           shots_per_job=2), "exec-3")
     assert (resumed.iteration, resumed.iterations) == (0, 5)
+    assert select_shots_step(s3, resumed).shots_per_job == 2
 
 
 def test_select_shots_draws_a_reproducible_subset_and_keeps_it(aws) -> None:
