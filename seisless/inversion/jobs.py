@@ -221,7 +221,9 @@ def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
     """Compute the gradients of the shots of array child `env.index` of iteration
     `env.iteration` (see `leaves_of_job`), one leaf at a time. In one process the run's
     compiled operators are fetched first and the ones compiled here shared after
-    (`jitcache`); MPI ranks compile their own (each node has its own folder)."""
+    (`jitcache`); MPI ranks compile their own (each node has its own folder). A shot
+    failing with a typed error is tombstoned and the others are computed; the job then
+    fails with the first such error (Batch does not retry it)."""
     from seisless.imaging import parallel
 
     config = load_config(s3, env)
@@ -231,9 +233,17 @@ def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
     cache = jitcache.jit_dir() if comm is None else None
     if cache is not None:
         known = jitcache.fetch(s3, env.bucket, env.run_id, cache) | jitcache.compiled(cache)
-    leaves = [_gradient_leaf(s3, sqs, env, config, shots, index, comm) for index in todo]
+    leaves, failed = [], []
+    for index in todo:
+        # A shot's typed error is its tombstone: the job's other shots still count.
+        try:
+            leaves.append(_gradient_leaf(s3, sqs, env, config, shots, index, comm))
+        except SeislessError as err:
+            failed.append(err)
     if cache is not None:
         jitcache.publish(s3, env.bucket, env.run_id, cache, known)
+    if failed:
+        raise failed[0]
     return leaves[0] if len(leaves) == 1 else {"leaves": leaves}
 
 
