@@ -29,6 +29,7 @@ LEAF_SIDECARS = f"{RUNS_PREFIX}*/iter-*/leaf-*.json"
 LEAVES = f"{RUNS_PREFIX}*/iter-*/leaf-*"
 SEARCH_PLANS = f"{RUNS_PREFIX}*/iter-*/search.json"
 TRIALS = f"{RUNS_PREFIX}*/iter-*/trial-*"
+JIT_CACHE = f"{RUNS_PREFIX}*/jit-cache/*"
 ITERATION_MODELS = f"{RUNS_PREFIX}*/iter-*/model.*"
 HISTORIES = f"{RUNS_PREFIX}*/iter-*/history.json"
 #: Starting models and masks: the run input may name them only under this prefix.
@@ -48,6 +49,8 @@ WILDCARD_REASONS = {
                    "iteration, under the execution's run id.",
     LEAVES: "Each shot's gradient leaf (.npy, .json, .job.json), under the run id and "
             "iteration the job is given.",
+    JIT_CACHE: "The run's compiled operators (named by their code's digest), under the run "
+               "id the job is given.",
     SEARCH_PLANS: "Each FWI iteration's line search plan, under the execution's run id.",
     TRIALS: "A line-search trial's objectives, model and verdict, under the run id, "
             "iteration and trial the job is given.",
@@ -109,11 +112,13 @@ class ImagingWorkflow(Construct):
 
     def _grant_jobs(self) -> None:
         """The gradient job reads the run, the model, the scan's gathers index and the
-        SEG-Y file (any key: see WILDCARD_REASONS), writes its shot's leaf and announces it,
-        or (a line-search trial) its shots' objectives and the trial model; the update job
+        SEG-Y file (any key: see WILDCARD_REASONS), writes its shot's leaf and announces it
+        and shares the operators it compiled (`seisless.inversion.jitcache`), or (a
+        line-search trial) its shots' objectives and the trial model; the update job
         reads the run and the models and writes the next iteration."""
         compute = self.compute
-        grant_objects(compute.gradient_role, self._bucket, read=["*"], write=[LEAVES, TRIALS])
+        grant_objects(compute.gradient_role, self._bucket, read=["*"],
+                      write=[LEAVES, TRIALS, JIT_CACHE])
         self.reduction.queue.grant_send_messages(compute.gradient_role)
         grant_objects(compute.update_role, self._bucket, read=[RUNS, MODELS], write=[RUNS])
 
@@ -196,7 +201,7 @@ class ImagingWorkflow(Construct):
             wildcard_finding("*"): "batch:DescribeJobs accepts no resource but *; it reads "
                                    "why the failed array children failed."})
         acknowledge(self.reduction.function.role, reasons(RUNS))
-        acknowledge(self.compute.gradient_role, reasons("*", LEAVES, TRIALS))
+        acknowledge(self.compute.gradient_role, reasons("*", LEAVES, TRIALS, JIT_CACHE))
         acknowledge(self.compute.update_role, reasons(RUNS, MODELS))
         acknowledge(sm_role, {
             wildcard_finding("*"): "batch:DescribeJobs/TerminateJob, CloudWatch Logs delivery "

@@ -41,6 +41,8 @@ _JOB_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 INPUT_PREFIX = "models/"
 #: AWS Batch runs at most this many children in one array job.
 BATCH_ARRAY_LIMIT = 10_000
+#: Most shots one gradient job may be asked to compute.
+MAX_SHOTS_PER_JOB = 1000
 #: Most instances one shot's gradient may span (a Batch multi-node job of that many nodes).
 MAX_NODES_PER_SHOT = 16
 #: Largest waits the workflow accepts (Step Functions runs a standard execution a year
@@ -220,6 +222,10 @@ class ImagingInput(Document):
     cost: Prices | None = Field(
         default=None, description="prices the client's cost.json uses (any of their "
         "fields; the rest keep their defaults, see seisless/cost.py)")
+    shots_per_job: int | None = Field(
+        default=None, ge=1, le=MAX_SHOTS_PER_JOB, description="shots each gradient job "
+        "computes in one process (each still its own leaf), to pay the container start and "
+        "imports once for several shots; default: one, or as few as fit Batch's array limit")
 
     @model_validator(mode="after")
     def _consistent(self) -> ImagingInput:
@@ -255,6 +261,7 @@ class RunConfig(Document):
     fwi: FwiSpec | None = None
     lsrtm: LsrtmSpec = LsrtmSpec()
     shots: ShotSelection = ShotSelection()
+    shots_per_job: int | None = Field(default=None, ge=1, le=MAX_SHOTS_PER_JOB)
 
 
 class ShotList(Document):
@@ -338,6 +345,9 @@ class IterationPlan(Document):
     iteration: int = Field(ge=0)
     iteration_str: str = Field(description="for Batch environment overrides (strings)")
     array_size: int = Field(ge=1, le=BATCH_ARRAY_LIMIT)
+    shots_per_job: int | None = Field(
+        default=None, ge=1, description="shots each array child computes (plans made "
+        "before the field: `shots_per_job` of the leaf count)")
     tree: TreeSpec
     max_missing: int = Field(ge=0, description="tombstones allowed before the run fails")
     gradient_job_name: str
@@ -375,10 +385,11 @@ class JobEnv(Document):
                               "the job environment")
 
 
-def shots_per_job(n_shots: int) -> int:
-    """Shots each array child computes: one, unless the iteration has more shots than an
-    array job may have children (then as few per child as fit)."""
-    return max(1, math.ceil(n_shots / BATCH_ARRAY_LIMIT))
+def shots_per_job(n_shots: int, requested: int | None = None) -> int:
+    """Shots each array child computes: the run's `shots_per_job` (default one), or more
+    when the iteration has more shots than an array job may have children (then as few
+    per child as fit), so one array job always covers the iteration."""
+    return max(requested or 1, math.ceil(n_shots / BATCH_ARRAY_LIMIT))
 
 
 def job_name(run_id: str, what: str, iteration: int) -> str:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from seisless import anisotropy, storage
 from seisless.errors import ConfigError, ImagingError, SeislessError
-from seisless.inversion import update
+from seisless.inversion import jitcache, update
 from seisless.inversion.documents import (
     ArrayMeta,
     History,
@@ -81,11 +81,10 @@ def current_velocity(s3: Any, env: JobEnv, config: RunConfig, iteration: int) ->
     return storage.get_array(s3, env.bucket, key, what=what)
 
 
-def shots_of_child(env: JobEnv, shots: ShotList) -> range:
-    """The positions in `shots` array child `env.index` solves (one, unless the
-    iteration has more shots than an array job may have children)."""
+def shots_of_child(env: JobEnv, config: RunConfig, shots: ShotList) -> range:
+    """The positions in `shots` array child `env.index` solves (see `shots_per_job`)."""
     n = len(shots.shots)
-    per = shots_per_job(n)
+    per = shots_per_job(n, config.shots_per_job)
     n_jobs = -(-n // per)
     if env.index >= n_jobs:
         raise ConfigError(f"array index {env.index} is out of range: iteration "
@@ -94,9 +93,9 @@ def shots_of_child(env: JobEnv, shots: ShotList) -> range:
     return range(env.index * per, min((env.index + 1) * per, n))
 
 
-def leaves_of_job(env: JobEnv, shots: ShotList) -> range:
+def leaves_of_job(env: JobEnv, config: RunConfig, shots: ShotList) -> range:
     """The leaves gradient child `env.index` computes and announces."""
-    leaves = shots_of_child(env, shots)
+    leaves = shots_of_child(env, config, shots)
     if env.queue_url is None:
         raise ConfigError("REDUCE_QUEUE_URL is not set; the job must announce its leaf")
     return leaves
@@ -220,14 +219,31 @@ def _gradient_leaf(s3: Any, sqs: Any, env: JobEnv, config: RunConfig, shots: Sho
 
 def run_gradient_job(s3: Any, sqs: Any, env: JobEnv) -> dict[str, Any]:
     """Compute the gradients of the shots of array child `env.index` of iteration
-    `env.iteration` (see `leaves_of_job`), one leaf at a time."""
+    `env.iteration` (see `leaves_of_job`), one leaf at a time. In one process the run's
+    compiled operators are fetched first and the ones compiled here shared after
+    (`jitcache`); MPI ranks compile their own (each node has its own folder). A shot
+    failing with a typed error is tombstoned and the others are computed; the job then
+    fails with the first such error (Batch does not retry it)."""
     from seisless.imaging import parallel
 
     config = load_config(s3, env)
     shots = load_shots(s3, env, env.iteration)
     comm = parallel.world()
-    leaves = [_gradient_leaf(s3, sqs, env, config, shots, index, comm)
-              for index in leaves_of_job(env, shots)]
+    todo = leaves_of_job(env, config, shots)
+    cache = jitcache.jit_dir() if comm is None else None
+    if cache is not None:
+        known = jitcache.fetch(s3, env.bucket, env.run_id, cache) | jitcache.compiled(cache)
+    leaves, failed = [], []
+    for index in todo:
+        # A shot's typed error is its tombstone: the job's other shots still count.
+        try:
+            leaves.append(_gradient_leaf(s3, sqs, env, config, shots, index, comm))
+        except SeislessError as err:
+            failed.append(err)
+    if cache is not None:
+        jitcache.publish(s3, env.bucket, env.run_id, cache, known)
+    if failed:
+        raise failed[0]
     return leaves[0] if len(leaves) == 1 else {"leaves": leaves}
 
 

@@ -5,6 +5,7 @@ below is stated once::
 
     runs/<id>/config.json                 RunConfig
     runs/<id>/cost.json                   Cost: what the run cost (the client writes it)
+    runs/<id>/jit-cache/<soname>.so       Devito's compiled operators, shared by the jobs
     runs/<id>/iter-<k>/shots.json         ShotList (leaf i is shot shots[i])
     runs/<id>/iter-<k>/leaf-<i>.npy|json  gradient of shot i and its sidecar
     runs/<id>/iter-<k>/leaf-<i>.job.json  the job's record (shot, timings, memory)
@@ -150,6 +151,11 @@ class RunKeys:
     @property
     def cost(self) -> str:
         return self.prefix + "cost.json"
+
+    @property
+    def jit_cache(self) -> str:
+        """The folder of the run's compiled operators (`seisless.inversion.jitcache`)."""
+        return self.prefix + "jit-cache/"
 
     def iteration(self, k: int) -> IterationKeys:
         return IterationKeys(self.run_id, k)

@@ -136,7 +136,8 @@ def run_config(request: ImagingInput, run_id: str, data: DataSpec) -> RunConfig:
     return RunConfig(run_id=run_id, objective=request.objective,
                      iterations=request.iterations, fan_in=request.fan_in, model=request.model,
                      data=data, acquisition=request.acquisition, memory=request.memory,
-                     fwi=request.fwi, lsrtm=request.lsrtm, shots=request.shots)
+                     fwi=request.fwi, lsrtm=request.lsrtm, shots=request.shots,
+                     shots_per_job=request.shots_per_job)
 
 
 def load_run_config(s3: Any, bucket: str, run_id: str) -> RunConfig:
@@ -171,11 +172,13 @@ def completed_iterations(s3: Any, bucket: str, config: RunConfig) -> int:
 
 def _resume_from(s3: Any, bucket: str, config: RunConfig) -> int:
     stored = load_run_config(s3, bucket, config.run_id)
-    if stored.model_copy(update={"iterations": config.iterations}) != config:
+    # Leaves are per shot whichever job computed them: shots_per_job may change too.
+    free = {"iterations": config.iterations, "shots_per_job": config.shots_per_job}
+    if stored.model_copy(update=free) != config:
         key = RunKeys(config.run_id).config
         raise ConfigError(f"run {config.run_id!r} was started with different settings; "
                           f"resume with the input it was started with (s3://{bucket}/{key}), "
-                          "changing at most 'iterations'")
+                          "changing at most 'iterations' and 'shots_per_job'")
     return completed_iterations(s3, bucket, config)
 
 
@@ -241,9 +244,10 @@ def select_shots_step(s3: Any, state: RunState) -> IterationPlan:
         storage.put_json(s3, state.bucket, RunKeys(state.run_id).iteration(k).shots,
                          shots.model_dump(mode="json"))
     n = len(shots.shots)
-    n_jobs = math.ceil(n / shots_per_job(n))
+    per = shots_per_job(n, config.shots_per_job)
+    n_jobs = math.ceil(n / per)
     return IterationPlan(
-        iteration=k, iteration_str=str(k), array_size=n_jobs,
+        iteration=k, iteration_str=str(k), array_size=n_jobs, shots_per_job=per,
         node_jobs=tuple(str(i) for i in range(n_jobs)) if state.nodes_per_shot > 1 else (),
         tree=TreeSpec(n_leaves=n, fan_in=config.fan_in),
         max_missing=math.floor(config.shots.missing_tolerance * n),
@@ -305,7 +309,7 @@ def record_failed_shots(s3: Any, sqs: Any, queue_url: str, state: RunState,
     reason = failure_reason(cause)
     missing = [i for i in range(plan.tree.n_leaves)
                if read_sidecar(s3, state.bucket, layout.sidecar_key(Node(0, i))) is None]
-    per = shots_per_job(plan.tree.n_leaves)
+    per = plan.shots_per_job or shots_per_job(plan.tree.n_leaves)
     by_child = child_reasons(batch, cause, sorted({i // per for i in missing}))
     for index in missing:
         write_tombstone(s3, state.bucket, layout, index, by_child.get(index // per, reason))

@@ -68,7 +68,7 @@ def run_trial_job(s3: Any, env: JobEnv) -> dict[str, Any]:
     plan = load_plan(s3, env.bucket, env.run_id, env.iteration)
     step = trial_step(plan, env.trial)
     shots = load_shots(s3, env, env.iteration)
-    mine = [i for i in shots_of_child(env, shots) if i in plan.leaves]
+    mine = [i for i in shots_of_child(env, config, shots) if i in plan.leaves]
     here = RunKeys(env.run_id).iteration(env.iteration)
     keys = here.trial(env.trial)
     direction = storage.get_array(s3, env.bucket, here.direction, what="the search direction")

@@ -46,7 +46,8 @@ def _objects(role: tuple[str, list[Grant]], action: str) -> set[str]:
      {"runs/*/iter-*/search.json", "runs/*/iter-*/trial-*"},
      {"runs/*/iter-*/trial-*", "runs/*/iter-*/model.*", "runs/*/iter-*/history.json"}),
     ("ImagingBatchUpdateJobRole", {"runs/*", "models/*"}, {"runs/*"}),
-    ("ImagingBatchGradientJobRole", {"*"}, {"runs/*/iter-*/leaf-*", "runs/*/iter-*/trial-*"}),
+    ("ImagingBatchGradientJobRole", {"*"},
+     {"runs/*/iter-*/leaf-*", "runs/*/iter-*/trial-*", "runs/*/jit-cache/*"}),
 ])
 def test_each_principal_reads_and_writes_only_its_objects(
         template_json: dict[str, Any], role: str, reads: set[str], writes: set[str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from seisless.errors import ImagingError
 from seisless.imaging import Shot, survey
-from seisless.inversion.documents import History, JobEnv
+from seisless.inversion.documents import History, JobEnv, shots_per_job
 from seisless.inversion.jobs import run_gradient_job, run_update_job
 from seisless.inversion.keys import RunKeys
 from seisless.inversion.search import judge_trial_step
@@ -33,6 +35,8 @@ from seisless.storage import array_bytes
 
 SEGY_KEY, GATHERS_KEY = "incoming/line.sgy", "scans/line/gathers.parquet"
 START_KEY, MASK_KEY = "models/start.npy", "models/mask.npy"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1"}
 
 
 @dataclass(frozen=True)
@@ -51,8 +55,7 @@ def moto_cloud(bucket: str) -> Iterator[Cloud]:
     """moto's S3, SQS and Step Functions with fake credentials, a bucket and a queue (for
     module fixtures, which cannot take the function-scoped `aws_credentials`)."""
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                            "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        for name, value in CREDENTIALS.items():
             patch.setenv(name, value)
         patch.delenv("AWS_ENDPOINT_URL", raising=False)
         with mock_aws():
@@ -60,6 +63,29 @@ def moto_cloud(bucket: str) -> Iterator[Cloud]:
             s3.create_bucket(Bucket=bucket)
             yield Cloud(s3, sqs, boto3.client("stepfunctions"), bucket,
                         sqs.create_queue(QueueName="reduce")["QueueUrl"])
+
+
+@contextmanager
+def moto_server(bucket: str) -> Iterator[tuple[Cloud, str]]:
+    """A moto server that job processes reach over HTTP, with a bucket and a queue: the
+    cloud (clients of the server) and its endpoint."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in CREDENTIALS.items():
+                patch.setenv(name, value)
+            s3 = boto3.client("s3", endpoint_url=endpoint)
+            sqs = boto3.client("sqs", endpoint_url=endpoint)
+            s3.create_bucket(Bucket=bucket)
+            yield Cloud(s3, sqs, None, bucket,
+                        sqs.create_queue(QueueName="reduce")["QueueUrl"]), endpoint
+    finally:
+        server.stop()
 
 
 def upload_line(cloud: Cloud, spec: survey.LineSpec, start: np.ndarray, folder: Path,
@@ -118,14 +144,16 @@ def _line_search(cloud: Cloud, config: dict[str, Any], k: int, n_shots: int) -> 
 
 def run_loop(cloud: Cloud, config: dict[str, Any], shots: list[int], iterations: int
              ) -> History:
-    """`iterations` iterations of the run on all `shots`; the last history."""
+    """`iterations` iterations of the run on all `shots` (as many gradient jobs as the
+    array job would have children); the last history."""
     run = RunKeys(config["run_id"])
     cloud.s3.put_object(Bucket=cloud.bucket, Key=run.config,
                         Body=json.dumps({**config, "iterations": iterations}))
     for k in range(iterations):
         cloud.s3.put_object(Bucket=cloud.bucket, Key=run.iteration(k).shots,
                             Body=json.dumps({"shots": shots}))
-        for index in range(len(shots)):
+        for index in range(-(-len(shots) // shots_per_job(len(shots),
+                                                          config.get("shots_per_job")))):
             run_gradient_job(cloud.s3, cloud.sqs, JobEnv(
                 bucket=cloud.bucket, run_id=config["run_id"], iteration=k, index=index,
                 queue_url=cloud.queue_url))

@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from seisless.errors import ConfigError, ImagingError
 from seisless.imaging import survey
@@ -34,7 +31,7 @@ from seisless.scan import run_direct
 from seisless.segy.write import SegyWriter
 from seisless.storage import array_bytes
 from tests.helpers.mpirun import needs_mpirun, run_ranks
-from tests.inversion.loop import Cloud, run_config, upload_line
+from tests.inversion.loop import CREDENTIALS, Cloud, moto_server, run_config, upload_line
 
 pytestmark = needs_mpirun
 
@@ -44,43 +41,21 @@ SPEC = survey.LineSpec(nx=41, nz=31, water_cells=4, n_shots=2, t1=500.0, nbl=10,
 BUCKET = "mpi-job"
 ANISOTROPY = {"epsilon_key": "models/epsilon.npy", "delta_key": "models/delta.npy",
               "theta_key": "models/theta.npy"}
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cloud, dict[str, str]]]:
     """A moto server the ranks reach over HTTP, the line uploaded, and the environment
     every job shares."""
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in CREDENTIALS.items():
-                patch.setenv(name, value)
-            s3 = boto3.client("s3", endpoint_url=endpoint)
-            sqs = boto3.client("sqs", endpoint_url=endpoint)
-            s3.create_bucket(Bucket=BUCKET)
-            queue_url = sqs.create_queue(QueueName="reduce")["QueueUrl"]
-            cloud = Cloud(s3, sqs, None, BUCKET, queue_url)
-            upload_line(cloud, SPEC, survey.starting_velocity(SPEC, survey.true_velocity(SPEC)),
-                        Path(tmp_path_factory.mktemp("line")))
-            below = survey.water_mask(SPEC)
-            for key, value in zip(ANISOTROPY.values(), (0.2, 0.1, 0.3), strict=True):
-                s3.put_object(Bucket=BUCKET, Key=key, Body=array_bytes(value * below, "<f4"))
-            yield cloud, {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint,
-                          "SEISLESS_BUCKET": BUCKET, "SEISLESS_ITERATION": "0",
-                          "AWS_BATCH_JOB_ARRAY_INDEX": "0", "REDUCE_QUEUE_URL": queue_url}
-    finally:
-        server.stop()
+    with moto_server(BUCKET) as (cloud, endpoint):
+        upload_line(cloud, SPEC, survey.starting_velocity(SPEC, survey.true_velocity(SPEC)),
+                    Path(tmp_path_factory.mktemp("line")))
+        below = survey.water_mask(SPEC)
+        for key, value in zip(ANISOTROPY.values(), (0.2, 0.1, 0.3), strict=True):
+            cloud.s3.put_object(Bucket=BUCKET, Key=key, Body=array_bytes(value * below, "<f4"))
+        yield cloud, {**CREDENTIALS, "AWS_ENDPOINT_URL": endpoint,
+                      "SEISLESS_BUCKET": BUCKET, "SEISLESS_ITERATION": "0",
+                      "AWS_BATCH_JOB_ARRAY_INDEX": "0", "REDUCE_QUEUE_URL": cloud.queue_url}
 
 
 def _job(cloud: tuple[Cloud, dict[str, str]], run_id: str, ranks: int, objective: str,

@@ -146,6 +146,29 @@ def test_more_shots_than_an_array_job_may_have_share_jobs(aws) -> None:
     assert (plan.tree.n_leaves, plan.array_size) == (10_001, 5_001)
 
 
+@pytest.mark.parametrize(("requested", "n_shots", "per", "array_size"), [
+    (3, 5, 3, 2), (1, 10_001, 2, 5_001), (3, 10_001, 3, 3_334), (1000, 10_001, 1000, 11)])
+def test_shots_per_job_is_the_larger_of_the_request_and_the_array_limit(
+        aws, requested, n_shots, per, array_size) -> None:
+    s3, _, _ = aws
+    s3.put_object(Bucket=BUCKET, Key=ScanKeys(SCAN).gathers,
+                  Body=_gathers(list(range(n_shots))))
+    state = init_step(s3, BUCKET, _input(shots={"per_iteration": "all"},
+                                         shots_per_job=requested), "exec-1")
+    plan = select_shots_step(s3, state)
+    assert (plan.tree.n_leaves, plan.array_size) == (n_shots, array_size)
+    assert plan.shots_per_job == per
+
+
+@pytest.mark.parametrize("per", [0, 1001, 2.5, "3x"])
+def test_shots_per_job_is_a_whole_number_from_1_to_1000(aws, per) -> None:
+    s3, _, _ = aws
+    before = _keys(s3)
+    with pytest.raises(ConfigError, match="shots_per_job"):
+        init_step(s3, BUCKET, _input(shots_per_job=per), "exec-1")
+    assert _keys(s3) == before
+
+
 @pytest.mark.parametrize(("spread", "receivers"), [(425.0, 1), (0.0, 1), (30.0, 18)])
 def test_data_that_is_not_shot_gathers_is_refused_at_init(aws, spread, receivers) -> None:
     """Post-stack data (f3.sgy: a field record per inline, one trace per CDP) fails at
@@ -166,8 +189,10 @@ def test_init_refuses_an_existing_run_and_resumes_only_the_same_settings(aws) ->
         init_step(s3, BUCKET, _input(run_id="r1"), "exec-2")
     with pytest.raises(ConfigError, match="different settings"):
         init_step(s3, BUCKET, _input(run_id="r1", resume=True, fan_in=3), "exec-2")
-    resumed = init_step(s3, BUCKET, _input(run_id="r1", resume=True, iterations=5), "exec-3")
+    resumed = init_step(s3, BUCKET, _input(run_id="r1", resume=True, iterations=5,
+                                           shots_per_job=2), "exec-3")
     assert (resumed.iteration, resumed.iterations) == (0, 5)
+    assert select_shots_step(s3, resumed).shots_per_job == 2
 
 
 def test_select_shots_draws_a_reproducible_subset_and_keeps_it(aws) -> None:
