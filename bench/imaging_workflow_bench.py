@@ -12,7 +12,7 @@ Single process: the same shots read with the same reader from the same gathers i
 `seisless.imaging.gradient` per shot, the tree-ordered float32 sum, `update.fwi_update`.
 The cloud runs first, so both find Devito's compiled operators in its disk cache.
 
-    PYTHONPATH=. python bench/imaging_workflow_bench.py
+    PYTHONPATH=. python bench/imaging_workflow_bench.py [--shots-per-job 8]
 """
 
 from __future__ import annotations
@@ -58,10 +58,12 @@ def _state_seconds(sfn: Any, arn: str) -> dict[str, float]:
     return spent
 
 
-def cloud_run(cloud: Any, line: Line, scan_id: str, iterations: int, out: Path
-              ) -> dict[str, Any]:
+def cloud_run(cloud: Any, line: Line, scan_id: str, iterations: int, out: Path,
+              shots_per_job: int | None) -> dict[str, Any]:
     """Run the demo's FWI through the workflow; its wall time and where it went."""
     run_input = fwi_input(line.spec, scan_id, iterations=iterations, run_id="bench-fwi")
+    if shots_per_job is not None:
+        run_input["shots_per_job"] = shots_per_job
     path = out / "input.json"
     path.write_text(json.dumps(run_input))
     started = time.perf_counter()
@@ -167,13 +169,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=ITERATIONS,
                         help="FWI iterations (default: the demo's)")
-    iterations = parser.parse_args().iterations
+    parser.add_argument("--shots-per-job", type=int, default=None,
+                        help="shots each gradient job computes (default: the run's rule, 1)")
+    args = parser.parse_args()
+    iterations = args.iterations
     with tempfile.TemporaryDirectory(prefix="seisless-imaging-bench-") as tmp:
         out = Path(tmp)
         line = make_line(out / "line")
         with LocalCloud(port=0, log_dir=out / "cloud-logs") as cloud:
             scan_id = upload_line(cloud, line, out / "scan", say=lambda _: None)
-            cloud_result = cloud_run(cloud, line, scan_id, iterations, out)
+            cloud_result = cloud_run(cloud, line, scan_id, iterations, out, args.shots_per_job)
         single = single_process(line, out / "scan" / "gathers.parquet", iterations)
         report(cloud_result, single, iterations, line.spec.n_shots)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from tests.infra.conftest import resources
@@ -260,3 +261,16 @@ def test_the_local_cloud_deploys_the_template_without_placement_groups(
                    for e in resources(local, "AWS::Batch::ComputeEnvironment").values())
     dropped = set(template_json["Resources"]) - set(local["Resources"])
     assert dropped == set(resources(template_json, "AWS::EC2::PlacementGroup"))
+
+
+def test_advance_carries_every_field_of_the_run_state() -> None:
+    """Advance rebuilds `$.run` for the next iteration: a RunState field it drops is gone
+    from iteration 1 on, and a Choice on it (IsMultiNode, IsLineSearch) then fails on AWS
+    (States.Runtime) where moto quietly takes the Default."""
+    from seisless.inversion.documents import RunState
+
+    definition = json.loads((Path(__file__).parents[2] / "statemachines" /
+                             "imaging.asl.json").read_text())
+    carried = {key.removesuffix(".$") for key in
+               definition["States"]["Advance"]["Parameters"]["run"]}
+    assert carried == set(RunState.model_fields)
